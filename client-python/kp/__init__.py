@@ -1,0 +1,68 @@
+"""kp: Kompute's Python API with the GPU in the kpd daemon.
+
+    import kp
+    mgr = kp.Manager()                      # connects to kpd ($KP_ADDRESS or the local socket)
+    a = mgr.tensor([2, 2, 2]); b = mgr.tensor([1, 2, 3]); c = mgr.tensor([0, 0, 0])
+    mgr.sequence().record(kp.OpTensorSyncDevice([a, b])) \\
+        .record(kp.OpMult([a, b, c], mgr.algorithm())) \\
+        .record(kp.OpTensorSyncLocal([c])).eval()
+    print(c.data())                         # [2. 4. 6.]
+
+Both of Kompute's Python API generations are supported: v0.8/0.9 (mgr.tensor, mgr.algorithm,
+mgr.sequence().record(kp.Op...)) and v0.5/0.6 (kp.Tensor, mgr.build_tensor,
+mgr.create_sequence(name), seq.begin/record_*/end, mgr.eval_*).
+"""
+from ._errors import (
+    DeadlineExceededError,
+    FailedPreconditionError,
+    InternalError,
+    InvalidArgumentError,
+    KpError,
+    NotFoundError,
+    ResourceExhaustedError,
+    UnavailableError,
+)
+from ._legacy import OpTensorCreate
+from ._log import log_level
+from ._types import TensorDataTypes, TensorTypes
+from ._version import __version__
+from .algorithm import Algorithm
+from .manager import Manager
+from .operations import (
+    OpAlgoDispatch,
+    OpBase,
+    OpMemoryBarrier,
+    OpMult,
+    OpTensorCopy,
+    OpTensorSyncDevice,
+    OpTensorSyncLocal,
+)
+from .sequence import Sequence
+from .tensor import Tensor
+
+__all__ = [
+    "Algorithm",
+    "DeadlineExceededError",
+    "FailedPreconditionError",
+    "InternalError",
+    "InvalidArgumentError",
+    "KpError",
+    "Manager",
+    "NotFoundError",
+    "OpAlgoDispatch",
+    "OpBase",
+    "OpMemoryBarrier",
+    "OpMult",
+    "OpTensorCopy",
+    "OpTensorCreate",
+    "OpTensorSyncDevice",
+    "OpTensorSyncLocal",
+    "ResourceExhaustedError",
+    "Sequence",
+    "Tensor",
+    "TensorDataTypes",
+    "TensorTypes",
+    "UnavailableError",
+    "__version__",
+    "log_level",
+]

@@ -1,0 +1,146 @@
+"""A session with kpd: the channel, the held-open OpenSession stream, and calls that turn
+gRPC errors into kp exceptions."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any, List, Optional
+
+import grpc
+
+from ._errors import NotFoundError, UnavailableError, from_rpc_error
+from ._version import __version__
+from .v1 import compute_pb2, compute_pb2_grpc
+
+log = logging.getLogger("kp")
+
+# No message size limit on the client: the daemon enforces its own.
+_CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", -1),
+    ("grpc.max_receive_message_length", -1),
+    # Notice a daemon that vanished without closing the connection.
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+
+# How long opening a session may wait for the daemon to answer.
+_CONNECT_TIMEOUT_S = 10.0
+
+
+class Connection:
+    """One session: every request of a Manager goes through here."""
+
+    def __init__(self, address: str, device: int, queue_families: List[int]):
+        self.address = address
+        self.closed_reason: Optional[str] = None
+        self._closed = False
+        self._lock = threading.Lock()
+        self.channel = grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
+        self.stub = compute_pb2_grpc.ComputeStub(self.channel)
+        request = compute_pb2.OpenSessionRequest(
+            device=device,
+            queue_families=queue_families,
+            client_name=f"python kp {__version__} pid {os.getpid()}",
+        )
+        self._stream = self.stub.OpenSession(request, timeout=None)
+        try:
+            first = self._next_event(_CONNECT_TIMEOUT_S)
+        except BaseException:
+            self._stream.cancel()
+            self.channel.close()
+            raise
+        opened = first.opened
+        self.session = opened.session
+        self.device = opened.device
+        self.queue_families = list(opened.queue_families)
+        self.lease_seconds = opened.lease_seconds
+        self._watcher = threading.Thread(
+            target=self._watch, name=f"kp-session-{self.session[:8]}", daemon=True
+        )
+        self._watcher.start()
+        log.debug("session %s opened on %s (%s)", self.session, address, self.device.name)
+
+    def _next_event(self, timeout: float) -> compute_pb2.SessionEvent:
+        """The stream's first event, or a clear error if the daemon does not answer."""
+        result: List[Any] = []
+        done = threading.Event()
+
+        def read() -> None:
+            try:
+                result.append(next(self._stream))
+            except BaseException as error:  # noqa: BLE001 - handed to the caller
+                result.append(error)
+            done.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not done.wait(timeout):
+            raise UnavailableError(
+                f"cannot reach kpd at {self.address}: no answer within {timeout:.0f} s"
+            )
+        value = result[0]
+        if isinstance(value, grpc.RpcError):
+            raise from_rpc_error(value, self.address) from None
+        if isinstance(value, StopIteration):
+            raise UnavailableError(f"kpd at {self.address} closed the session stream at once")
+        if isinstance(value, BaseException):
+            raise value
+        if not value.HasField("opened"):
+            raise UnavailableError(f"kpd at {self.address} sent an unexpected first message")
+        return value
+
+    def _watch(self) -> None:
+        """Reads the stream until it ends: a `closed` event says why the daemon ended it."""
+        reason = "the session stream ended"
+        try:
+            for event in self._stream:
+                if event.HasField("closed"):
+                    reason = event.closed.reason
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.CANCELLED and self._closed:
+                reason = "closed by the client"
+            else:
+                reason = f"connection to kpd lost ({error.code().name}: {error.details()})"
+        self.closed_reason = reason
+        if not self._closed:
+            log.warning("kpd ended session %s: %s", self.session, reason)
+
+    @property
+    def is_open(self) -> bool:
+        return not self._closed and self.closed_reason is None
+
+    def call(self, method: str, request: Any, **kwargs: Any) -> Any:
+        """Calls an RPC of kp.v1.Compute, raising kp exceptions on failure."""
+        if self._closed:
+            raise UnavailableError("the Manager was destroyed: create a new kp.Manager")
+        try:
+            return getattr(self.stub, method)(request, **kwargs)
+        except grpc.RpcError as error:
+            kp_error = from_rpc_error(error, self.address)
+            if isinstance(kp_error, UnavailableError) and self.closed_reason is None:
+                # The daemon went away: the session (and everything in it) is gone.
+                self.closed_reason = f"connection to kpd lost ({error.details()})"
+            if isinstance(kp_error, NotFoundError) and self.closed_reason:
+                kp_error = NotFoundError(
+                    f"{kp_error.details} (the session ended: {self.closed_reason})", kp_error.code
+                )
+            raise kp_error from None
+
+    def close(self) -> None:
+        """Ends the session (frees everything it owns in the daemon). Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            if self.closed_reason is None:
+                self.stub.CloseSession(
+                    compute_pb2.CloseSessionRequest(session=self.session), timeout=30
+                )
+        except grpc.RpcError as error:
+            log.debug("CloseSession failed: %s", error)
+        finally:
+            self._stream.cancel()
+            self.channel.close()

@@ -1,0 +1,78 @@
+"""Exceptions raised by the kp client.
+
+Every error the daemon reports becomes a :class:`KpError` subclass chosen by its gRPC status
+code. They all derive from :class:`RuntimeError`, so code written for in-process Kompute
+(which raised RuntimeError) still catches them.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional, Type
+
+import grpc
+
+
+class KpError(RuntimeError):
+    """An error reported by kpd (or by the client on its behalf).
+
+    Attributes:
+        code: the gRPC status code (``grpc.StatusCode``), or None for client-side errors.
+        details: the daemon's message, which names the offending field and value.
+    """
+
+    def __init__(self, message: str, code: Optional[grpc.StatusCode] = None):
+        super().__init__(message)
+        self.code = code
+        self.details = message
+
+
+class InvalidArgumentError(KpError):
+    """The request was malformed: a bad size, type, shader, constant or op."""
+
+
+class NotFoundError(KpError):
+    """An unknown handle or session (for example an object of another session)."""
+
+
+class FailedPreconditionError(KpError):
+    """The object is in the wrong state: destroyed, or its sequence is still running."""
+
+
+class ResourceExhaustedError(KpError):
+    """Out of device or host memory, or a daemon limit was reached."""
+
+
+class DeadlineExceededError(KpError):
+    """An evaluation did not finish in time; its sequence keeps running and can be awaited."""
+
+
+class UnavailableError(KpError):
+    """The daemon cannot be reached (not running, wrong address, or it went away)."""
+
+
+class InternalError(KpError):
+    """An unexpected failure inside the daemon."""
+
+
+_BY_CODE: Dict[grpc.StatusCode, Type[KpError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
+    grpc.StatusCode.OUT_OF_RANGE: InvalidArgumentError,
+    grpc.StatusCode.NOT_FOUND: NotFoundError,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
+    grpc.StatusCode.UNAVAILABLE: UnavailableError,
+    grpc.StatusCode.CANCELLED: UnavailableError,
+    grpc.StatusCode.INTERNAL: InternalError,
+}
+
+
+def from_rpc_error(error: grpc.RpcError, address: str) -> KpError:
+    """Turns a failed gRPC call into the matching KpError."""
+    code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
+    details = error.details() if hasattr(error, "details") else str(error)
+    cls = _BY_CODE.get(code, KpError)
+    if cls is UnavailableError:
+        message = f"cannot reach kpd at {address}: {details}"
+    else:
+        message = details or code.name
+    return cls(message, code)

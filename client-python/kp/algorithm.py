@@ -1,0 +1,123 @@
+"""kp.Algorithm: a compute shader bound to tensors, held by kpd."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
+
+from ._constants import as_constants_array, constants_proto
+from ._errors import FailedPreconditionError
+from .tensor import Tensor
+from .v1 import compute_pb2, types_pb2
+
+if TYPE_CHECKING:
+    from .manager import Manager
+
+SPIRV_MAGIC = 0x07230203
+
+
+def is_spirv(data: bytes) -> bool:
+    """True when `data` starts with the SPIR-V magic number."""
+    return len(data) >= 4 and int.from_bytes(data[:4], "little") == SPIRV_MAGIC
+
+
+def shader_fields(shader: Any, what: str = "spirv") -> dict:
+    """The CreateAlgorithmRequest shader field for SPIR-V bytes or GLSL text.
+
+    bytes that start with the SPIR-V magic number are SPIR-V; other bytes and str are GLSL
+    source, compiled by the daemon.
+    """
+    if isinstance(shader, str):
+        return {"glsl": shader}
+    if isinstance(shader, (bytes, bytearray, memoryview)):
+        data = bytes(shader)
+        if is_spirv(data):
+            return {"spirv": data}
+        try:
+            return {"glsl": data.decode("utf-8")}
+        except UnicodeDecodeError:
+            return {"spirv": data}  # let the daemon's validator say what is wrong
+    raise TypeError(f"{what}: expected SPIR-V bytes or GLSL str, got {type(shader).__name__}")
+
+
+def workgroup_proto(workgroup: Optional[Sequence[int]], what: str = "workgroup") -> types_pb2.Workgroup:
+    if workgroup is None:
+        return types_pb2.Workgroup()
+    values = list(workgroup)
+    if len(values) > 3 or any(int(v) < 0 for v in values):
+        raise ValueError(f"{what}: expected up to 3 non-negative counts, got {workgroup!r}")
+    values += [0] * (3 - len(values))
+    return types_pb2.Workgroup(x=int(values[0]), y=int(values[1]), z=int(values[2]))
+
+
+class Algorithm:
+    """A compute pipeline in the daemon: SPIR-V (or GLSL), tensors bound in order at set 0,
+    a workgroup count, specialisation constants and default push constants."""
+
+    def __init__(
+        self,
+        manager: "Manager",
+        tensors: List[Tensor],
+        spirv: Any,
+        workgroup: Optional[Sequence[int]],
+        spec_consts: Any,
+        push_consts: Any,
+    ):
+        self._manager: Optional["Manager"] = manager
+        self._tensors = list(tensors)
+        self._destroyed = False
+        self._handle = 0
+        self._push_size = as_constants_array(push_consts, "push_consts").nbytes
+        if not self._tensors and not spirv:
+            # An empty algorithm, as Kompute's mgr.algorithm(): OpMult fills in its own.
+            self._workgroup: Tuple[int, int, int] = (0, 0, 0)
+            return
+        request = compute_pb2.CreateAlgorithmRequest(
+            session=manager._conn.session,
+            tensors=[t._require_handle(f"tensors[{i}]") for i, t in enumerate(self._tensors)],
+            workgroup=workgroup_proto(workgroup),
+            spec_constants=constants_proto(spec_consts, "spec_consts"),
+            push_constants=constants_proto(push_consts, "push_consts"),
+            **shader_fields(spirv),
+        )
+        response = manager._conn.call("CreateAlgorithm", request)
+        self._handle = response.algorithm
+        self._workgroup = (response.workgroup.x, response.workgroup.y, response.workgroup.z)
+
+    def get_tensors(self) -> List[Tensor]:
+        """The tensors the algorithm binds, in binding order."""
+        return list(self._tensors)
+
+    def get_workgroup(self) -> Tuple[int, int, int]:
+        """The workgroup dispatched (defaults applied)."""
+        return self._workgroup
+
+    def is_init(self) -> bool:
+        """True while the algorithm exists in the daemon."""
+        return (
+            bool(self._handle)
+            and not self._destroyed
+            and self._manager is not None
+            and self._manager._conn.is_open
+        )
+
+    def destroy(self) -> None:
+        """Frees the algorithm in the daemon. Idempotent."""
+        if self._destroyed:
+            return
+        self._destroyed = True
+        manager, self._manager = self._manager, None
+        if self._handle and manager is not None and manager._conn.is_open:
+            manager._conn.call(
+                "DestroyAlgorithm",
+                compute_pb2.DestroyAlgorithmRequest(
+                    session=manager._conn.session, algorithm=self._handle
+                ),
+            )
+
+    def _require_handle(self, what: str) -> int:
+        if self._destroyed:
+            raise FailedPreconditionError(f"{what}: the algorithm was destroyed")
+        if not self._handle:
+            raise FailedPreconditionError(
+                f"{what}: the algorithm is empty (create it with tensors and a shader)"
+            )
+        return self._handle

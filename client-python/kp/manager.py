@@ -1,0 +1,182 @@
+"""kp.Manager: a session with kpd, and the factory of tensors, algorithms and sequences."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional, Sequence as Seq
+
+import numpy as np
+
+from ._address import resolve_address
+from ._connection import Connection
+from ._evaluation import apply_downloads, create_pending_tensors, op_protos, release, upload_messages
+from ._legacy import LegacyManagerMixin
+from ._types import TensorTypes, data_type_of
+from .algorithm import Algorithm
+from .operations import OpBase
+from .sequence import Sequence
+from .tensor import Tensor
+from .v1 import compute_pb2, types_pb2
+
+log = logging.getLogger("kp")
+
+
+def _device_properties(device: types_pb2.Device) -> Dict[str, Any]:
+    """Kompute's get_device_properties() keys, plus what else the daemon reports."""
+    return {
+        "device_name": device.name,
+        "max_work_group_count": tuple(device.max_work_group_count),
+        "max_work_group_invocations": device.max_work_group_invocations,
+        "max_work_group_size": tuple(device.max_work_group_size),
+        "timestamps_supported": device.timestamps_supported,
+        "timestamp_period": device.timestamp_period_ns,
+        "device_index": device.index,
+        "device_type": device.type,
+        "api_version": device.api_version,
+        "driver_name": device.driver_name,
+        "max_push_constants_size": device.max_push_constants_size,
+        "max_storage_buffer_range": device.max_storage_buffer_range,
+        "shader_float64": device.shader_float64,
+        "queue_families": [
+            {
+                "index": f.index,
+                "queue_count": f.queue_count,
+                "compute": f.compute,
+                "graphics": f.graphics,
+                "transfer": f.transfer,
+            }
+            for f in device.queue_families
+        ],
+    }
+
+
+class Manager(LegacyManagerMixin):
+    """A session with the kpd daemon, as Kompute's ``kp.Manager``.
+
+    Args:
+        device: index of the GPU (see ``list_devices()``).
+        family_queue_indices: Vulkan queue family per queue (a sequence's ``queue_index``
+            picks one); empty for the device's default compute queue.
+        desired_extensions: accepted for compatibility; the daemon enables the extensions
+            it needs itself.
+        address: where kpd listens: "unix:/path", "/path" or "host:port". Default:
+            ``$KP_ADDRESS``, else the local socket ($XDG_RUNTIME_DIR/kp/kpd.sock or
+            /run/kp/kpd.sock).
+
+    Everything the Manager creates lives in the daemon until ``destroy()`` (or the end of a
+    ``with`` block, or this process): then the daemon frees it all.
+    """
+
+    def __init__(
+        self,
+        device: int = 0,
+        family_queue_indices: Seq[int] = (),
+        desired_extensions: Seq[str] = (),
+        *,
+        address: Optional[str] = None,
+    ):
+        self._legacy_manager_init()
+        if desired_extensions:
+            log.debug("desired_extensions %s: the daemon chooses extensions", list(desired_extensions))
+        self._conn = Connection(
+            resolve_address(address), int(device), [int(f) for f in family_queue_indices]
+        )
+
+    # ---- lifetime ----
+
+    def __enter__(self) -> "Manager":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.destroy()
+
+    def __del__(self) -> None:
+        try:
+            self.destroy()
+        except Exception:  # noqa: BLE001 - best effort at garbage collection
+            pass
+
+    def destroy(self) -> None:
+        """Ends the session: the daemon frees every tensor, algorithm and sequence of it, and
+        they report ``is_init() == False``. Idempotent."""
+        conn = getattr(self, "_conn", None)
+        if conn is None:
+            return
+        conn.close()
+
+    @property
+    def address(self) -> str:
+        """The daemon's address this Manager is connected to."""
+        return self._conn.address
+
+    # ---- devices ----
+
+    def list_devices(self) -> List[Dict[str, Any]]:
+        """Every device of the daemon, as get_device_properties() dicts."""
+        response = self._conn.call("ListDevices", compute_pb2.ListDevicesRequest())
+        return [_device_properties(d) for d in response.devices]
+
+    def get_device_properties(self) -> Dict[str, Any]:
+        """This session's device: Kompute's keys (device_name, max_work_group_count,
+        max_work_group_invocations, max_work_group_size, timestamps_supported) plus
+        timestamp_period (ns per tick) and more."""
+        return _device_properties(self._conn.device)
+
+    # ---- object factories ----
+
+    def tensor(self, data: Any, tensor_type: TensorTypes = TensorTypes.device) -> Tensor:
+        """A float32 tensor with `data` (any shape; flattened), created on the GPU."""
+        array = np.array(data, dtype=np.float32).ravel()
+        return Tensor._created(self, array, tensor_type)
+
+    def tensor_t(self, data: np.ndarray, tensor_type: TensorTypes = TensorTypes.device) -> Tensor:
+        """A tensor of `data`'s dtype (float32, int32, uint32, float64 or bool; flattened).
+        Other dtypes raise TypeError (numpy's default int64 included: pass dtype=np.int32)."""
+        if not isinstance(data, np.ndarray):
+            raise TypeError(
+                f"tensor_t: expected a numpy array, got {type(data).__name__} "
+                "(use mgr.tensor for lists of floats)"
+            )
+        data_type_of(data.dtype, "tensor_t")
+        return Tensor._created(self, np.array(data).ravel(), tensor_type)
+
+    def algorithm(
+        self,
+        tensors: Optional[List[Tensor]] = None,
+        spirv: Any = b"",
+        workgroup: Optional[Seq[int]] = None,
+        spec_consts: Any = None,
+        push_consts: Any = None,
+    ) -> Algorithm:
+        """A compute algorithm.
+
+        Args:
+            tensors: bound at set 0, bindings 0..n-1, each at most once.
+            spirv: SPIR-V bytes, or GLSL source (str) that the daemon compiles.
+            workgroup: workgroups (x, y, z); 0s mean (size of tensors[0], 1, 1).
+            spec_consts: specialisation constants (constant_id i = element i).
+            push_consts: default push constants; overrides must keep their byte size.
+
+        Constants given as a numpy array keep its dtype (float32, int32, uint32 or float64);
+        lists are float32, as in Kompute. With no tensors and no shader, the algorithm is
+        empty (for ``kp.OpMult(tensors, mgr.algorithm())``).
+        """
+        return Algorithm(self, list(tensors or []), spirv, workgroup, spec_consts, push_consts)
+
+    def sequence(self, queue_index: int = 0, total_timestamps: int = 0) -> Sequence:
+        """A sequence on queue `queue_index` (an index into family_queue_indices), recording
+        up to `total_timestamps` timestamps per evaluation."""
+        return Sequence(self, queue_index, total_timestamps)
+
+    def _eval_ops(self, ops: List[OpBase]) -> None:
+        """Evaluates ops once on an anonymous sequence (one request) and frees what they own."""
+        try:
+            create_pending_tensors(ops, self)
+            protos = op_protos(ops, self)
+            if not protos:
+                return
+            request = compute_pb2.EvalRequest(session=self._conn.session, sequence=0, record=True)
+            request.ops.extend(protos)
+            request.uploads.extend(upload_messages(ops))
+            apply_downloads(ops, self._conn.call("Eval", request))
+        finally:
+            release(ops)

@@ -1,0 +1,213 @@
+"""kp.Tensor: a typed GPU buffer held by kpd, with its host copy in this process."""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Union
+
+import numpy as np
+
+from ._errors import FailedPreconditionError
+from ._types import (
+    TensorDataTypes,
+    TensorTypes,
+    data_type_of,
+    data_type_proto,
+    store_wire_bytes,
+    tensor_type_proto,
+    wire_bytes,
+)
+from .v1 import compute_pb2
+
+if TYPE_CHECKING:
+    from .manager import Manager
+
+log = logging.getLogger("kp")
+
+
+class Tensor:
+    """A tensor: GPU memory in the daemon plus a host copy (a numpy array) in this process.
+
+    The host copy is what ``OpTensorSyncDevice`` uploads and where ``OpTensorSyncLocal``
+    downloads to; both travel inside the evaluation's single round trip.
+
+    Two ways to make one, as in Kompute's two API generations:
+
+    * v0.8/0.9: ``mgr.tensor(data)`` / ``mgr.tensor_t(array)``. ``data()`` returns a writable
+      numpy array that *is* the host copy: write to it, and the next sync-device uploads it.
+    * v0.5/0.6: ``kp.Tensor(data, tensor_type)`` makes a float32 tensor that exists only in
+      this process until ``mgr.build_tensor``/``eval_tensor_create*`` creates it. Its
+      ``data()`` returns a list copy, and ``t[i]``/``t[i] = v``/``set_data`` edit the host copy.
+    """
+
+    def __init__(self, data: Any = None, tensor_type: TensorTypes = TensorTypes.device):
+        """A v0.5/0.6 tensor: float32, flattened, not created on the GPU yet."""
+        array = np.array([] if data is None else data, dtype=np.float32).ravel()
+        self._setup(array, TensorTypes(tensor_type), legacy=True)
+
+    @classmethod
+    def _created(
+        cls, manager: "Manager", array: np.ndarray, tensor_type: TensorTypes
+    ) -> "Tensor":
+        """A v0.8/0.9 tensor, created on the GPU at once (mgr.tensor / mgr.tensor_t)."""
+        tensor = cls.__new__(cls)
+        tensor._setup(array, TensorTypes(tensor_type), legacy=False)
+        tensor._create(manager)
+        return tensor
+
+    def _setup(self, array: np.ndarray, tensor_type: TensorTypes, legacy: bool) -> None:
+        self._array = array
+        self._data_type = data_type_of(array.dtype, "data")
+        self._tensor_type = tensor_type
+        self._legacy = legacy
+        self._manager: Optional["Manager"] = None
+        self._handle = 0
+        self._destroyed = False
+
+    def _create(self, manager: "Manager") -> None:
+        """Creates the tensor in the daemon with the current host copy as its contents."""
+        if self._handle:
+            raise FailedPreconditionError("the tensor was already created")
+        if self._destroyed:
+            raise FailedPreconditionError("the tensor was destroyed")
+        response = manager._conn.call(
+            "CreateTensor",
+            compute_pb2.CreateTensorRequest(
+                session=manager._conn.session,
+                data_type=data_type_proto(self._data_type),
+                tensor_type=tensor_type_proto(self._tensor_type),
+                size=self._array.size,
+                data=wire_bytes(self._array) if self._array.size else b"",
+            ),
+        )
+        self._manager = manager
+        self._handle = response.tensor
+
+    # ---- identity and state ----
+
+    def size(self) -> int:
+        """Number of elements."""
+        return int(self._array.size)
+
+    def __len__(self) -> int:
+        return int(self._array.size)
+
+    def tensor_type(self) -> TensorTypes:
+        """The kp.TensorTypes of the tensor."""
+        return self._tensor_type
+
+    def data_type(self) -> TensorDataTypes:
+        """The element type (kp.TensorDataTypes: eFloat, eInt, eUnsignedInt, eDouble, eBool)."""
+        return self._data_type
+
+    def is_init(self) -> bool:
+        """True while the tensor exists in the daemon."""
+        return (
+            bool(self._handle)
+            and not self._destroyed
+            and self._manager is not None
+            and self._manager._conn.is_open
+        )
+
+    def destroy(self) -> None:
+        """Frees the tensor's GPU memory. Idempotent. The host copy stays readable."""
+        if self._destroyed:
+            return
+        self._destroyed = True
+        manager, self._manager = self._manager, None
+        if self._handle and manager is not None and manager._conn.is_open:
+            manager._conn.call(
+                "DestroyTensor",
+                compute_pb2.DestroyTensorRequest(
+                    session=manager._conn.session, tensor=self._handle
+                ),
+            )
+
+    def _require_handle(self, what: str) -> int:
+        if self._destroyed:
+            raise FailedPreconditionError(f"{what}: the tensor was destroyed")
+        if not self._handle:
+            raise FailedPreconditionError(
+                f"{what}: the tensor was not created on the GPU yet "
+                "(use mgr.tensor, mgr.build_tensor or an eval_tensor_create op)"
+            )
+        return self._handle
+
+    # ---- host data ----
+
+    def data(self) -> Union[np.ndarray, List[Any]]:
+        """The host copy.
+
+        v0.8/0.9 tensors: a writable numpy array viewing the host copy (no copy is made); it
+        shows downloaded values after an OpTensorSyncLocal, and writes to it are uploaded by
+        the next OpTensorSyncDevice. v0.5/0.6 tensors: a list copy, as Kompute returned.
+        """
+        if self._legacy:
+            return self._array.tolist()
+        return np.asarray(self)
+
+    @property
+    def __array_interface__(self) -> dict:
+        return self._array.__array_interface__
+
+    def numpy(self) -> np.ndarray:
+        """The host copy as a numpy array (a copy for v0.5/0.6 tensors, a view otherwise)."""
+        return self._array.copy() if self._legacy else np.asarray(self)
+
+    def set_data(self, data: Any) -> None:
+        """Replaces the host copy with `data` (same number of elements)."""
+        values = np.asarray(data).ravel()
+        if values.size != self._array.size:
+            raise ValueError(
+                f"set_data: {values.size} values given for a tensor of {self._array.size} elements"
+            )
+        self._array[...] = values.astype(self._array.dtype, copy=False)
+
+    def __getitem__(self, index: Any) -> Any:
+        value = self._array[index]
+        return value.item() if isinstance(value, np.generic) else value
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._array[index] = value
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._array.tolist())
+
+    def __contains__(self, value: Any) -> bool:
+        return bool(np.any(self._array == value))
+
+    def __reversed__(self) -> List[Any]:
+        return self._array.tolist()[::-1]
+
+    def __repr__(self) -> str:
+        state = "created" if self.is_init() else ("destroyed" if self._destroyed else "local")
+        return (
+            f"kp.Tensor({self._array.tolist() if self.size() <= 8 else '...'}, "
+            f"{self._tensor_type.name}, {self._data_type.name}, {state})"
+        )
+
+    def map_data_from_host(self) -> None:
+        """v0.5/0.6: reads the host copy held by the daemon into this tensor (ReadTensor)."""
+        handle = self._require_handle("map_data_from_host")
+        assert self._manager is not None
+        response = self._manager._conn.call(
+            "ReadTensor",
+            compute_pb2.ReadTensorRequest(session=self._manager._conn.session, tensor=handle),
+        )
+        store_wire_bytes(self._array, response.data)
+
+    def map_data_into_host(self) -> None:
+        """v0.5/0.6: writes this tensor's host copy into the daemon's (WriteTensor)."""
+        handle = self._require_handle("map_data_into_host")
+        assert self._manager is not None
+        self._manager._conn.call(
+            "WriteTensor",
+            compute_pb2.WriteTensorRequest(
+                session=self._manager._conn.session, tensor=handle, data=wire_bytes(self._array)
+            ),
+        )
+
+    def _wire(self) -> bytes:
+        return wire_bytes(self._array)
+
+    def _store(self, data: bytes) -> None:
+        store_wire_bytes(self._array, data)

@@ -1,0 +1,78 @@
+// A compute shader bound to tensors, as in Kompute: SPIR-V, the tensors at set 0 bindings
+// 0..n-1 in order, a workgroup count, specialisation constants (constant_id i = element i) and
+// push constants whose byte size is fixed at creation.
+#pragma once
+
+#include <vulkan/vulkan.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "constants.h"
+#include "pipeline_cache.h"
+#include "tensor.h"
+#include "vk_handle.h"
+
+namespace kp::engine {
+
+class Device;
+
+// Number of workgroups to dispatch in x, y, z. Zeros mean "default": x = size of the first
+// tensor, y = z = 1.
+struct Workgroup {
+  uint32_t x = 0;
+  uint32_t y = 0;
+  uint32_t z = 0;
+};
+
+class Algorithm {
+ public:
+  // Validates the arguments against the device's limits (InvalidArgument naming the field),
+  // then builds (or takes from the cache) the pipeline and writes the descriptor set.
+  // The SPIR-V must already be valid: the service runs SpirvValidator first.
+  static std::shared_ptr<Algorithm> create(std::shared_ptr<Device> device,
+                                           std::vector<std::shared_ptr<Tensor>> tensors,
+                                           const std::vector<uint32_t>& spirv,
+                                           Workgroup workgroup = {},
+                                           Constants specConstants = {},
+                                           Constants pushConstants = {});
+
+  Algorithm(const Algorithm&) = delete;
+  Algorithm& operator=(const Algorithm&) = delete;
+
+  const std::vector<std::shared_ptr<Tensor>>& tensors() const { return tensors_; }
+  Workgroup workgroup() const { return workgroup_; }
+  const Constants& specConstants() const { return specConstants_; }
+  const Constants& pushConstants() const { return pushConstants_; }
+  uint32_t pushConstantSize() const { return static_cast<uint32_t>(pushConstants_.bytes.size()); }
+
+  // Replaces the default push constants; the byte size must match the one fixed at creation.
+  void setPushConstants(Constants pushConstants);
+  // InvalidArgument unless `pushConstants` has this algorithm's push-constant byte size.
+  void checkPushConstants(const Constants& pushConstants) const;
+
+  bool isInit() const { return static_cast<bool>(descriptorPool_); }
+  void destroy();
+  // FailedPrecondition if the algorithm or one of its tensors was destroyed.
+  void checkUsable() const;
+
+  // Binds the pipeline and descriptor set, pushes `pushOverride` (or the defaults) and
+  // dispatches the workgroup.
+  void recordDispatch(VkCommandBuffer commandBuffer, const Constants* pushOverride) const;
+
+ private:
+  Algorithm() = default;
+
+  std::shared_ptr<Device> device_;
+  std::vector<std::shared_ptr<Tensor>> tensors_;
+  Workgroup workgroup_;
+  Constants specConstants_;
+  Constants pushConstants_;
+  std::shared_ptr<const Pipeline> pipeline_;
+  UniqueDescriptorPool descriptorPool_;
+  VkDescriptorSet descriptorSet_ = VK_NULL_HANDLE;
+};
+
+}  // namespace kp::engine

@@ -1,0 +1,75 @@
+#include "buffer.h"
+
+#include <utility>
+
+#include "device.h"
+#include "vk_check.h"
+
+namespace kp::engine {
+
+Buffer::Buffer(Device& device, VkDeviceSize size, VkBufferUsageFlags usage,
+               VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred)
+    : size_(size) {
+  VkDevice handle = device.handle();
+  VkBufferCreateInfo info{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+  info.size = size;
+  info.usage = usage;
+  info.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+  VkBuffer buffer = VK_NULL_HANDLE;
+  vkCheck(vkCreateBuffer(handle, &info, nullptr, &buffer), "vkCreateBuffer");
+  buffer_ = UniqueBuffer(handle, buffer);
+
+  if (required & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) {
+    required |= VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+  }
+  VkMemoryRequirements requirements{};
+  vkGetBufferMemoryRequirements(handle, buffer, &requirements);
+  VkMemoryAllocateInfo allocate{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+  allocate.allocationSize = requirements.size;
+  allocate.memoryTypeIndex = device.memoryType(requirements.memoryTypeBits, required, preferred);
+  VkDeviceMemory memory = VK_NULL_HANDLE;
+  vkCheck(vkAllocateMemory(handle, &allocate, nullptr, &memory), "vkAllocateMemory");
+  memory_ = UniqueMemory(handle, memory);
+  vkCheck(vkBindBufferMemory(handle, buffer, memory, 0), "vkBindBufferMemory");
+
+  if (device.memoryTypeFlags(allocate.memoryTypeIndex) & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) {
+    vkCheck(vkMapMemory(handle, memory, 0, VK_WHOLE_SIZE, 0, &mapped_), "vkMapMemory");
+  }
+  allocated_ = requirements.size;
+  counter_ = &device.allocationCounter();
+  counter_->fetch_add(allocated_);
+}
+
+Buffer::~Buffer() { release(); }
+
+void Buffer::release() {
+  if (counter_) counter_->fetch_sub(allocated_);
+  counter_ = nullptr;
+  allocated_ = 0;
+  mapped_ = nullptr;  // unmapped implicitly when the memory is freed
+  buffer_.reset();
+  memory_.reset();
+}
+
+Buffer::Buffer(Buffer&& other) noexcept
+    : memory_(std::move(other.memory_)),
+      buffer_(std::move(other.buffer_)),
+      size_(std::exchange(other.size_, 0)),
+      allocated_(std::exchange(other.allocated_, 0)),
+      mapped_(std::exchange(other.mapped_, nullptr)),
+      counter_(std::exchange(other.counter_, nullptr)) {}
+
+Buffer& Buffer::operator=(Buffer&& other) noexcept {
+  if (this != &other) {
+    release();
+    memory_ = std::move(other.memory_);
+    buffer_ = std::move(other.buffer_);
+    size_ = std::exchange(other.size_, 0);
+    allocated_ = std::exchange(other.allocated_, 0);
+    mapped_ = std::exchange(other.mapped_, nullptr);
+    counter_ = std::exchange(other.counter_, nullptr);
+  }
+  return *this;
+}
+
+}  // namespace kp::engine

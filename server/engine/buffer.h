@@ -1,0 +1,46 @@
+// A VkBuffer with its own VkDeviceMemory, persistently mapped when host-visible.
+#pragma once
+
+#include <vulkan/vulkan.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "vk_handle.h"
+
+namespace kp::engine {
+
+class Device;
+
+class Buffer {
+ public:
+  Buffer() = default;
+  // Allocates `size` bytes in a memory type with all `required` flags (and `preferred` ones
+  // when available). Host-visible memory must also be host-coherent and is mapped.
+  Buffer(Device& device, VkDeviceSize size, VkBufferUsageFlags usage,
+         VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred = 0);
+  ~Buffer();
+
+  Buffer(Buffer&& other) noexcept;
+  Buffer& operator=(Buffer&& other) noexcept;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  VkBuffer handle() const { return buffer_.get(); }
+  VkDeviceSize size() const { return size_; }
+  // Host address of the buffer's bytes; nullptr when not host-visible.
+  void* mapped() const { return mapped_; }
+  explicit operator bool() const { return static_cast<bool>(buffer_); }
+
+ private:
+  void release();
+
+  UniqueMemory memory_;
+  UniqueBuffer buffer_;
+  VkDeviceSize size_ = 0;
+  VkDeviceSize allocated_ = 0;
+  void* mapped_ = nullptr;
+  std::atomic<uint64_t>* counter_ = nullptr;
+};
+
+}  // namespace kp::engine

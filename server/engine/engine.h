@@ -1,0 +1,20 @@
+// Everything of the engine in one include, for tests, benchmarks and the service.
+#pragma once
+
+#include "algorithm.h"
+#include "builtin_shaders.h"
+#include "constants.h"
+#include "device.h"
+#include "error.h"
+#include "glsl_compiler.h"
+#include "instance.h"
+#include "op_algo_dispatch.h"
+#include "op_memory_barrier.h"
+#include "op_mult.h"
+#include "op_tensor_copy.h"
+#include "op_tensor_sync_device.h"
+#include "op_tensor_sync_local.h"
+#include "sequence.h"
+#include "spirv_validator.h"
+#include "tensor.h"
+#include "types.h"

@@ -1,0 +1,18 @@
+#include "op.h"
+
+#include <string>
+
+#include "error.h"
+
+namespace kp::engine {
+
+void checkTensors(const char* op, const std::vector<std::shared_ptr<Tensor>>& tensors) {
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    require(tensors[i] != nullptr, ErrorCode::kInvalidArgument,
+            std::string(op) + ": tensors[" + std::to_string(i) + "] is null");
+    require(tensors[i]->isInit(), ErrorCode::kFailedPrecondition,
+            std::string(op) + ": tensors[" + std::to_string(i) + "] was destroyed");
+  }
+}
+
+}  // namespace kp::engine

@@ -1,0 +1,25 @@
+#include "op_algo_dispatch.h"
+
+#include "error.h"
+
+namespace kp::engine {
+
+OpAlgoDispatch::OpAlgoDispatch(std::shared_ptr<Algorithm> algorithm,
+                               std::optional<Constants> pushConstants)
+    : algorithm_(std::move(algorithm)), pushConstants_(std::move(pushConstants)) {
+  require(algorithm_ != nullptr, ErrorCode::kInvalidArgument, "OpAlgoDispatch: algorithm is null");
+  algorithm_->checkUsable();
+  if (pushConstants_) algorithm_->checkPushConstants(*pushConstants_);
+}
+
+void OpAlgoDispatch::checkUsable() const { algorithm_->checkUsable(); }
+
+void OpAlgoDispatch::record(VkCommandBuffer commandBuffer) const {
+  algorithm_->recordDispatch(commandBuffer, pushConstants_ ? &*pushConstants_ : nullptr);
+}
+
+std::vector<std::shared_ptr<Tensor>> OpAlgoDispatch::tensors() const {
+  return algorithm_->tensors();
+}
+
+}  // namespace kp::engine

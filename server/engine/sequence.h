@@ -1,0 +1,99 @@
+// A recorded list of ops, evaluated as one command buffer on one queue, as in Kompute: record
+// once, evaluate many. Thread-safe: a sequence can be driven from any thread, several sequences
+// can run at once, and evaluating a sequence that is still running is an error.
+//
+// Recording follows Kompute's contract: record() calls accumulate ops until the next
+// evaluation; the first record() after an evaluation starts a new op list, so
+// `record(a).eval().record(b).eval()` runs a, then only b. Evaluating again without recording
+// re-runs the same ops.
+#pragma once
+
+#include <vulkan/vulkan.h>
+
+#include <cstdint>
+#include <memory>
+#include <condition_variable>
+#include <mutex>
+#include <vector>
+
+#include "op.h"
+#include "vk_handle.h"
+
+namespace kp::engine {
+
+class Device;
+
+class Sequence {
+ public:
+  // `totalTimestamps` > 0 records up to that many timestamps per evaluation: one before the
+  // first op and one after each op (FailedPrecondition if the queue cannot write timestamps).
+  static std::shared_ptr<Sequence> create(std::shared_ptr<Device> device, uint32_t queueIndex = 0,
+                                          uint32_t totalTimestamps = 0);
+  ~Sequence();
+
+  Sequence(const Sequence&) = delete;
+  Sequence& operator=(const Sequence&) = delete;
+
+  // Appends an op, or starts a new op list with it if the sequence was evaluated since the
+  // last record() (FailedPrecondition while running). The command buffer is recorded at the
+  // next evaluation.
+  Sequence& record(std::shared_ptr<Op> op);
+  // Removes every op (FailedPrecondition while running); evaluating then runs nothing.
+  void clear();
+  // Re-records the command buffer from the current ops now.
+  void rerecord();
+
+  // Submits and waits for completion.
+  void eval();
+  // Submits and returns. FailedPrecondition if the sequence is running or an op's tensors or
+  // algorithm were destroyed.
+  void evalAsync();
+  // Waits up to `timeoutNs` for the running evaluation. Returns true once it has completed (and
+  // ran the ops' postEval), false on timeout: the sequence then stays running and awaitable.
+  // Returns true at once if nothing is running.
+  bool evalAwait(uint64_t timeoutNs = UINT64_MAX);
+
+  // True from evalAsync until a successful evalAwait.
+  bool isRunning() const;
+  // True while the GPU still executes the submitted work (a non-blocking fence check).
+  bool isExecuting() const;
+  // True from the first record() after an evaluation (or clear) until the next evaluation.
+  bool isRecording() const;
+  bool isInit() const;
+  // Waits (up to `timeoutNs`) for a running evaluation, then frees everything. Idempotent.
+  // DeadlineExceeded if the evaluation did not finish in time (the sequence stays intact).
+  void destroy(uint64_t timeoutNs = UINT64_MAX);
+
+  // Timestamps (device ticks) of the last completed evaluation: min(total, ops + 1) values.
+  // FailedPrecondition without timestamps enabled or before an evaluation of the current ops.
+  std::vector<uint64_t> getTimestamps() const;
+
+  uint32_t queueIndex() const { return queueIndex_; }
+  uint32_t totalTimestamps() const { return totalTimestamps_; }
+  std::vector<std::shared_ptr<Op>> ops() const;
+  const std::shared_ptr<Device>& device() const { return device_; }
+
+ private:
+  Sequence() = default;
+  void recordCommandBuffer();  // requires mutex_
+  void requireIdle(const char* what) const;  // requires mutex_
+
+  std::shared_ptr<Device> device_;
+  uint32_t queueIndex_ = 0;
+  uint32_t totalTimestamps_ = 0;
+
+  mutable std::mutex mutex_;
+  std::vector<std::shared_ptr<Op>> ops_;
+  bool recording_ = false;        // record() calls append until the next evaluation
+  bool commandBufferStale_ = true;  // ops_ differ from what the command buffer holds
+  bool running_ = false;
+  bool timestampsValid_ = false;  // the last completed evaluation ran the current ops
+  int awaiters_ = 0;  // threads inside vkWaitForFences on fence_
+  std::condition_variable noAwaiters_;
+  UniqueCommandPool commandPool_;
+  VkCommandBuffer commandBuffer_ = VK_NULL_HANDLE;
+  UniqueFence fence_;
+  UniqueQueryPool queryPool_;
+};
+
+}  // namespace kp::engine

@@ -1,0 +1,148 @@
+#include "tensor.h"
+
+#include <limits>
+#include <string>
+
+#include "device.h"
+#include "error.h"
+
+namespace kp::engine {
+namespace {
+
+constexpr VkBufferUsageFlags kPrimaryUsage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
+                                             VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+                                             VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+constexpr VkBufferUsageFlags kStagingUsage =
+    VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+
+void recordCopy(VkCommandBuffer commandBuffer, VkBuffer from, VkBuffer to, VkDeviceSize size) {
+  VkBufferCopy region{0, 0, size};
+  vkCmdCopyBuffer(commandBuffer, from, to, 1, &region);
+}
+
+}  // namespace
+
+Tensor::Tensor(std::shared_ptr<Device> device, DataType dataType, uint64_t count,
+               TensorType tensorType)
+    : device_(std::move(device)), dataType_(dataType), tensorType_(tensorType), count_(count) {}
+
+std::shared_ptr<Tensor> Tensor::create(std::shared_ptr<Device> device, DataType dataType,
+                                       uint64_t count, TensorType tensorType, const void* data) {
+  require(count > 0, ErrorCode::kInvalidArgument,
+          "tensor size must be greater than zero (got 0 elements)");
+  const uint64_t limit = std::numeric_limits<uint64_t>::max() / elementSize(dataType);
+  require(count <= limit, ErrorCode::kInvalidArgument,
+          "tensor size " + std::to_string(count) + " overflows a 64-bit byte count");
+  std::shared_ptr<Tensor> tensor(new Tensor(device, dataType, count, tensorType));
+  const uint64_t bytes = tensor->byteSize();
+  const uint64_t maxAllocation = device->info().maxMemoryAllocationSize;
+  if (maxAllocation > 0 && bytes > maxAllocation) {
+    fail(ErrorCode::kResourceExhausted,
+         "tensor of " + std::to_string(bytes) + " bytes exceeds the device's largest allocation (" +
+             std::to_string(maxAllocation) + " bytes)");
+  }
+
+  switch (tensorType) {
+    case TensorType::kDevice: {
+      tensor->primary_ = Buffer(*device, bytes, kPrimaryUsage, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+      tensor->staging_ = Buffer(*device, bytes, kStagingUsage, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT,
+                                VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
+      if (data) {
+        std::memcpy(tensor->staging_.mapped(), data, bytes);
+      } else {
+        std::memset(tensor->staging_.mapped(), 0, bytes);
+      }
+      device->runOnce([&](VkCommandBuffer commandBuffer) {
+        recordCopy(commandBuffer, tensor->staging_.handle(), tensor->primary_.handle(), bytes);
+      });
+      break;
+    }
+    case TensorType::kHost: {
+      tensor->primary_ = Buffer(*device, bytes, kPrimaryUsage, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT);
+      if (data) {
+        std::memcpy(tensor->primary_.mapped(), data, bytes);
+      } else {
+        std::memset(tensor->primary_.mapped(), 0, bytes);
+      }
+      break;
+    }
+    case TensorType::kStorage: {
+      tensor->primary_ = Buffer(*device, bytes, kPrimaryUsage, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+      if (data) {
+        Buffer upload(*device, bytes, kStagingUsage, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT);
+        std::memcpy(upload.mapped(), data, bytes);
+        device->runOnce([&](VkCommandBuffer commandBuffer) {
+          recordCopy(commandBuffer, upload.handle(), tensor->primary_.handle(), bytes);
+        });
+      } else {
+        device->runOnce([&](VkCommandBuffer commandBuffer) {
+          vkCmdFillBuffer(commandBuffer, tensor->primary_.handle(), 0, VK_WHOLE_SIZE, 0);
+        });
+      }
+      break;
+    }
+  }
+  return tensor;
+}
+
+void Tensor::destroy() {
+  staging_ = Buffer();
+  primary_ = Buffer();
+}
+
+void Tensor::requireInit(const char* what) const {
+  require(isInit(), ErrorCode::kFailedPrecondition,
+          std::string("cannot ") + what + ": the tensor was destroyed");
+}
+
+void* Tensor::hostData() const {
+  if (!isInit()) return nullptr;
+  switch (tensorType_) {
+    case TensorType::kDevice:
+      return staging_.mapped();
+    case TensorType::kHost:
+      return primary_.mapped();
+    case TensorType::kStorage:
+      return nullptr;
+  }
+  return nullptr;
+}
+
+void Tensor::setHostData(const void* data, uint64_t bytes) {
+  requireInit("write tensor data");
+  require(hasHostData(), ErrorCode::kFailedPrecondition,
+          "a storage tensor has no host data to write");
+  require(bytes == byteSize(), ErrorCode::kInvalidArgument,
+          "tensor data of " + std::to_string(bytes) + " bytes given for a tensor of " +
+              std::to_string(byteSize()) + " bytes (" + std::to_string(count_) + " " +
+              dataTypeName(dataType_) + " elements)");
+  std::memcpy(hostData(), data, bytes);
+}
+
+void Tensor::getHostData(void* out, uint64_t bytes) const {
+  requireInit("read tensor data");
+  require(hasHostData(), ErrorCode::kFailedPrecondition,
+          "a storage tensor has no host data to read");
+  require(bytes == byteSize(), ErrorCode::kInvalidArgument,
+          "reading " + std::to_string(bytes) + " bytes from a tensor of " +
+              std::to_string(byteSize()) + " bytes");
+  std::memcpy(out, hostData(), bytes);
+}
+
+void Tensor::recordSyncDevice(VkCommandBuffer commandBuffer) const {
+  if (tensorType_ == TensorType::kDevice) {
+    recordCopy(commandBuffer, staging_.handle(), primary_.handle(), byteSize());
+  }
+}
+
+void Tensor::recordSyncLocal(VkCommandBuffer commandBuffer) const {
+  if (tensorType_ == TensorType::kDevice) {
+    recordCopy(commandBuffer, primary_.handle(), staging_.handle(), byteSize());
+  }
+}
+
+void Tensor::recordCopyFrom(VkCommandBuffer commandBuffer, const Tensor& source) const {
+  recordCopy(commandBuffer, source.primaryBuffer(), primaryBuffer(), byteSize());
+}
+
+}  // namespace kp::engine

@@ -1,0 +1,109 @@
+// kpd: the kp daemon. Parses flags, opens the Vulkan instance, serves kp.v1 until SIGTERM or
+// SIGINT, then shuts down cleanly (exit code 0). Everything else lives in the libraries.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "error.h"
+#include "instance.h"
+#include "server.h"
+
+namespace {
+
+void printDevices(const kp::engine::Instance& instance) {
+  for (const auto& device : instance.devices()) {
+    std::printf("%u: %s (%s, Vulkan %s, driver %s)\n", device.index, device.name.c_str(),
+                device.type.c_str(), kp::engine::apiVersionString(device.apiVersion).c_str(),
+                device.driverName.empty() ? "?" : device.driverName.c_str());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"kpd: GPU compute as a service (Kompute's object model over gRPC)"};
+  std::vector<std::string> listen;
+  std::string logLevel = "info";
+  bool listDevices = false;
+  bool validation = false;
+  unsigned drainMs = 10'000;
+  kp::service::ServerOptions options;
+  kp::service::ServiceConfig& config = options.service;
+
+  app.add_option("--listen", listen,
+                 "Address to serve: unix:PATH or HOST:PORT (repeatable). Default: " +
+                     kp::service::defaultListenAddress());
+  app.add_option("--log-level", logLevel, "trace, debug, info, warn, error, critical or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+  app.add_flag("--list-devices", listDevices, "Print the Vulkan devices and exit");
+  app.add_flag("--validation", validation,
+               "Enable the Vulkan validation layer (development; slow)");
+  app.add_option("--max-sessions", config.maxSessions, "Sessions open at once")
+      ->capture_default_str();
+  app.add_option("--lease-seconds", config.defaultLeaseSeconds,
+                 "A session nobody uses for this long ends")
+      ->capture_default_str();
+  app.add_option("--max-lease-seconds", config.maxLeaseSeconds,
+                 "Longest lease a client may ask for")
+      ->capture_default_str();
+  app.add_option("--eval-timeout-ms", config.evalTimeoutMs,
+                 "Longest an evaluation may run before DEADLINE_EXCEEDED")
+      ->capture_default_str();
+  app.add_option("--max-message-bytes", options.maxMessageBytes,
+                 "Largest request or reply message")
+      ->capture_default_str();
+  app.add_option("--drain-ms", drainMs, "On SIGTERM, how long in-flight calls may finish")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_level(spdlog::level::from_str(logLevel));
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ kpd: %v");
+
+  // Signals are taken by sigwait below; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  try {
+    auto instance = kp::engine::Instance::create({validation});
+    if (listDevices) {
+      printDevices(*instance);
+      return 0;
+    }
+    if (instance->deviceCount() == 0) {
+      spdlog::critical("no Vulkan device found (install a driver, e.g. mesa-vulkan-drivers)");
+      return 1;
+    }
+    for (const auto& device : instance->devices()) {
+      spdlog::info("device {}: {} ({}, Vulkan {})", device.index, device.name, device.type,
+                   kp::engine::apiVersionString(device.apiVersion));
+    }
+    options.listen = listen.empty() ? std::vector<std::string>{kp::service::defaultListenAddress()}
+                                    : listen;
+    auto server = kp::service::Server::start(instance, options);
+    sd_notify(0, "READY=1");
+
+    int signal = 0;
+    sigwait(&signals, &signal);
+    spdlog::info("received {}, shutting down", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+    sd_notify(0, "STOPPING=1");
+    server->shutdown(std::chrono::milliseconds(drainMs));
+    spdlog::info("stopped");
+    return 0;
+  } catch (const kp::engine::Error& error) {
+    spdlog::critical("{}", error.what());
+    return 1;
+  } catch (const std::exception& error) {
+    spdlog::critical("unexpected error: {}", error.what());
+    return 1;
+  }
+}

@@ -1,0 +1,58 @@
+// kp.v1.Compute: each RPC finds its session and hands the request to it. OpenSession is a
+// callback-API stream (SessionStream); every other method is synchronous.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include "device_pool.h"
+#include "kp/v1/compute.grpc.pb.h"
+#include "session_registry.h"
+
+namespace kp::service {
+
+class ComputeService final
+    : public v1::Compute::WithCallbackMethod_OpenSession<v1::Compute::Service> {
+ public:
+  ComputeService(DevicePool& pool, SessionRegistry& registry) : pool_(pool), registry_(registry) {}
+
+  grpc::ServerWriteReactor<v1::SessionEvent>* OpenSession(
+      grpc::CallbackServerContext* context, const v1::OpenSessionRequest* request) override;
+
+  grpc::Status ListDevices(grpc::ServerContext*, const v1::ListDevicesRequest*,
+                           v1::ListDevicesResponse*) override;
+  grpc::Status CloseSession(grpc::ServerContext*, const v1::CloseSessionRequest*,
+                            v1::CloseSessionResponse*) override;
+  grpc::Status CreateTensor(grpc::ServerContext*, const v1::CreateTensorRequest*,
+                            v1::CreateTensorResponse*) override;
+  grpc::Status DestroyTensor(grpc::ServerContext*, const v1::DestroyTensorRequest*,
+                             v1::DestroyTensorResponse*) override;
+  grpc::Status ReadTensor(grpc::ServerContext*, const v1::ReadTensorRequest*,
+                          v1::ReadTensorResponse*) override;
+  grpc::Status WriteTensor(grpc::ServerContext*, const v1::WriteTensorRequest*,
+                           v1::WriteTensorResponse*) override;
+  grpc::Status CreateAlgorithm(grpc::ServerContext*, const v1::CreateAlgorithmRequest*,
+                               v1::CreateAlgorithmResponse*) override;
+  grpc::Status DestroyAlgorithm(grpc::ServerContext*, const v1::DestroyAlgorithmRequest*,
+                                v1::DestroyAlgorithmResponse*) override;
+  grpc::Status CreateSequence(grpc::ServerContext*, const v1::CreateSequenceRequest*,
+                              v1::CreateSequenceResponse*) override;
+  grpc::Status DestroySequence(grpc::ServerContext*, const v1::DestroySequenceRequest*,
+                               v1::DestroySequenceResponse*) override;
+  grpc::Status RecordSequence(grpc::ServerContext*, const v1::RecordSequenceRequest*,
+                              v1::RecordSequenceResponse*) override;
+  grpc::Status Eval(grpc::ServerContext*, const v1::EvalRequest*, v1::EvalResponse*) override;
+  grpc::Status EvalAsync(grpc::ServerContext*, const v1::EvalRequest*,
+                         v1::EvalAsyncResponse*) override;
+  grpc::Status EvalAwait(grpc::ServerContext*, const v1::EvalAwaitRequest*,
+                         v1::EvalResponse*) override;
+  grpc::Status CompileShader(grpc::ServerContext*, const v1::CompileShaderRequest*,
+                             v1::CompileShaderResponse*) override;
+  grpc::Status GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
+                         v1::GetStatusResponse*) override;
+
+ private:
+  DevicePool& pool_;
+  SessionRegistry& registry_;
+};
+
+}  // namespace kp::service

@@ -1,0 +1,429 @@
+#include "session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "convert.h"
+#include "error.h"
+#include "op_algo_dispatch.h"
+#include "spirv_validator.h"
+
+namespace kp::service {
+
+using engine::ErrorCode;
+using engine::fail;
+using engine::require;
+
+Session::Session(std::string id, uint32_t deviceIndex, std::shared_ptr<engine::Device> device,
+                 DevicePool& pool, const ServiceConfig& config, uint32_t leaseSeconds,
+                 std::string client)
+    : id_(std::move(id)),
+      deviceIndex_(deviceIndex),
+      device_(std::move(device)),
+      pool_(pool),
+      config_(config),
+      leaseSeconds_(leaseSeconds),
+      client_(std::move(client)),
+      random_(std::random_device{}()),
+      lastActive_(Clock::now().time_since_epoch().count()) {}
+
+Session::~Session() { close("session released"); }
+
+void Session::touch() { lastActive_.store(Clock::now().time_since_epoch().count()); }
+
+Session::Clock::time_point Session::lastActive() const {
+  return Clock::time_point(Clock::duration(lastActive_.load()));
+}
+
+bool Session::isClosed() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return closed_;
+}
+
+size_t Session::objectCount() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return tensors_.size() + algorithms_.size() + sequences_.size();
+}
+
+void Session::requireOpen() const {
+  require(!closed_, ErrorCode::kNotFound, "session " + id_ + " has ended");
+}
+
+void Session::setCloseListener(std::function<void(const std::string&)> listener) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  listener_ = std::move(listener);
+}
+
+// ---- tensors ----
+
+uint64_t Session::createTensor(const v1::CreateTensorRequest& request) {
+  const engine::DataType dataType = toEngine(request.data_type(), "data_type");
+  const engine::TensorType tensorType = toEngine(request.tensor_type(), "tensor_type");
+  require(request.size() > 0, ErrorCode::kInvalidArgument,
+          "size must be greater than zero (got 0)");
+  const uint64_t elementBytes = engine::elementSize(dataType);
+  require(request.size() <= UINT64_MAX / elementBytes, ErrorCode::kInvalidArgument,
+          "size " + std::to_string(request.size()) + " is too large");
+  const uint64_t bytes = request.size() * elementBytes;
+  if (!request.data().empty()) {
+    require(request.data().size() == bytes, ErrorCode::kInvalidArgument,
+            "data has " + std::to_string(request.data().size()) + " bytes; a tensor of " +
+                std::to_string(request.size()) + " " + engine::dataTypeName(dataType) +
+                " elements needs " + std::to_string(bytes) + " (or none for zeros)");
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    requireOpen();
+  }
+  // Allocation and the first upload happen outside the lock: the tensor is not shared yet.
+  auto tensor = engine::Tensor::create(device_, dataType, request.size(), tensorType,
+                                       request.data().empty() ? nullptr : request.data().data());
+  std::lock_guard<std::mutex> lock(mutex_);
+  requireOpen();
+  return tensors_.add(std::move(tensor), random_);
+}
+
+void Session::destroyTensor(uint64_t handle) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  requireOpen();
+  const auto& tensor = tensors_.get(handle, "tensor");
+  require(!usedByRunningEvaluation(tensor.get(), nullptr), ErrorCode::kFailedPrecondition,
+          "tensor " + std::to_string(handle) +
+              " is used by a running evaluation; await it before destroying the tensor");
+  tensor->destroy();
+  tensors_.remove(handle, "tensor");
+}
+
+std::string Session::readTensor(uint64_t handle) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  requireOpen();
+  const auto& tensor = tensors_.get(handle, "tensor");
+  require(tensor->hasHostData(), ErrorCode::kFailedPrecondition,
+          "tensor " + std::to_string(handle) + " is a storage tensor: it has no host data");
+  std::string data(tensor->byteSize(), '\0');
+  tensor->getHostData(data.data(), data.size());
+  return data;
+}
+
+void Session::writeTensor(uint64_t handle, const std::string& data) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  requireOpen();
+  const auto& tensor = tensors_.get(handle, "tensor");
+  require(tensor->hasHostData(), ErrorCode::kFailedPrecondition,
+          "tensor " + std::to_string(handle) + " is a storage tensor: it has no host data");
+  require(data.size() == tensor->byteSize(), ErrorCode::kInvalidArgument,
+          "data has " + std::to_string(data.size()) + " bytes; tensor " +
+              std::to_string(handle) + " has " + std::to_string(tensor->byteSize()));
+  tensor->setHostData(data.data(), data.size());
+}
+
+// ---- algorithms ----
+
+void Session::createAlgorithm(const v1::CreateAlgorithmRequest& request,
+                              v1::CreateAlgorithmResponse* response) {
+  std::vector<uint32_t> spirv;
+  switch (request.shader_case()) {
+    case v1::CreateAlgorithmRequest::kSpirv:
+      spirv = engine::spirvWords(request.spirv().data(), request.spirv().size());
+      pool_.validator(deviceIndex_).validate(spirv);
+      break;
+    case v1::CreateAlgorithmRequest::kGlsl:
+      spirv = pool_.compiler().compile(request.glsl(), "shader");
+      break;
+    case v1::CreateAlgorithmRequest::SHADER_NOT_SET:
+      fail(ErrorCode::kInvalidArgument, "shader: set spirv or glsl");
+  }
+  const engine::Constants spec = toEngine(request.spec_constants(), "spec_constants");
+  const engine::Constants push = toEngine(request.push_constants(), "push_constants");
+  engine::Workgroup workgroup{request.workgroup().x(), request.workgroup().y(),
+                              request.workgroup().z()};
+
+  std::lock_guard<std::mutex> lock(mutex_);
+  requireOpen();
+  std::vector<std::shared_ptr<engine::Tensor>> tensors;
+  for (int i = 0; i < request.tensors_size(); ++i) {
+    tensors.push_back(tensors_.get(request.tensors(i), "tensors[" + std::to_string(i) + "]"));
+  }
+  auto algorithm = engine::Algorithm::create(device_, std::move(tensors), spirv, workgroup, spec, push);
+  const engine::Workgroup effective = algorithm->workgroup();
+  response->mutable_workgroup()->set_x(effective.x);
+  response->mutable_workgroup()->set_y(effective.y);
+  response->mutable_workgroup()->set_z(effective.z);
+  response->set_algorithm(algorithms_.add(std::move(algorithm), random_));
+}
+
+void Session::destroyAlgorithm(uint64_t handle) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  requireOpen();
+  const auto& algorithm = algorithms_.get(handle, "algorithm");
+  require(!usedByRunningEvaluation(nullptr, algorithm.get()), ErrorCode::kFailedPrecondition,
+          "algorithm " + std::to_string(handle) +
+              " is used by a running evaluation; await it before destroying the algorithm");
+  algorithm->destroy();
+  algorithms_.remove(handle, "algorithm");
+}
+
+bool Session::usedByRunningEvaluation(const engine::Tensor* tensor,
+                                      const engine::Algorithm* algorithm) const {
+  auto uses = [&](const SequenceEntry& entry) {
+    if (!entry.sequence->isRunning()) return false;
+    for (const auto& op : entry.sequence->ops()) {
+      if (tensor) {
+        for (const auto& used : op->tensors()) {
+          if (used.get() == tensor) return true;
+        }
+      }
+      if (algorithm) {
+        auto* dispatch = dynamic_cast<const engine::OpAlgoDispatch*>(op.get());
+        if (dispatch && dispatch->algorithm().get() == algorithm) return true;
+      }
+    }
+    return false;
+  };
+  for (const auto& [handle, entry] : sequences_.all()) {
+    if (uses(*entry)) return true;
+  }
+  for (const auto& entry : anonymous_) {
+    if (uses(*entry)) return true;
+  }
+  return false;
+}
+
+// ---- sequences ----
+
+uint64_t Session::createSequence(const v1::CreateSequenceRequest& request) {
+  require(request.queue_index() < device_->queueCount(), ErrorCode::kInvalidArgument,
+          "queue_index " + std::to_string(request.queue_index()) +
+              " out of range: the session has " + std::to_string(device_->queueCount()) +
+              " queue(s)");
+  auto entry = std::make_shared<SequenceEntry>();
+  entry->sequence =
+      engine::Sequence::create(device_, request.queue_index(), request.total_timestamps());
+  std::lock_guard<std::mutex> lock(mutex_);
+  requireOpen();
+  return sequences_.add(std::move(entry), random_);
+}
+
+void Session::destroySequence(uint64_t handle) {
+  std::shared_ptr<SequenceEntry> entry;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    requireOpen();
+    entry = sequences_.remove(handle, "sequence");
+  }
+  try {
+    entry->sequence->destroy(config_.closeWaitMs * 1'000'000);
+  } catch (const engine::Error& error) {
+    if (error.code() != ErrorCode::kDeadlineExceeded) throw;
+    // Still running: it is freed once the GPU finishes (see reapAnonymous).
+    std::lock_guard<std::mutex> lock(mutex_);
+    anonymous_.push_back(entry);
+  }
+}
+
+Session::SequenceEntry& Session::sequenceEntry(uint64_t handle, const std::string& field) {
+  return *sequences_.get(handle, field);
+}
+
+void Session::recordSequence(const v1::RecordSequenceRequest& request) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  requireOpen();
+  SequenceEntry& entry = sequenceEntry(request.sequence(), "sequence");
+  BuiltOps built = buildOps(request.ops(), tensors_, algorithms_);
+  require(!entry.sequence->isRunning(), ErrorCode::kFailedPrecondition,
+          "sequence " + std::to_string(request.sequence()) +
+              " is running; await it before recording");
+  entry.sequence->clear();
+  for (auto& op : built.ops) entry.sequence->record(std::move(op));
+  entry.downloads = std::move(built.downloads);
+}
+
+// ---- evaluation ----
+
+void Session::applyUploads(const v1::EvalRequest& request) {
+  std::unordered_set<uint64_t> seen;
+  std::vector<std::pair<engine::Tensor*, const std::string*>> writes;
+  for (int i = 0; i < request.uploads_size(); ++i) {
+    const v1::TensorData& upload = request.uploads(i);
+    const std::string field = "uploads[" + std::to_string(i) + "]";
+    const auto& tensor = tensors_.get(upload.tensor(), field + ".tensor");
+    require(seen.insert(upload.tensor()).second, ErrorCode::kInvalidArgument,
+            field + ".tensor: tensor " + std::to_string(upload.tensor()) +
+                " appears more than once in uploads");
+    require(tensor->hasHostData(), ErrorCode::kInvalidArgument,
+            field + ".tensor: tensor " + std::to_string(upload.tensor()) +
+                " is a storage tensor: it has no host data to upload");
+    require(upload.data().size() == tensor->byteSize(), ErrorCode::kInvalidArgument,
+            field + ".data has " + std::to_string(upload.data().size()) + " bytes; tensor " +
+                std::to_string(upload.tensor()) + " has " + std::to_string(tensor->byteSize()));
+    writes.emplace_back(tensor.get(), &upload.data());
+  }
+  // Only write once everything is known to be valid: a bad request changes nothing.
+  for (const auto& [tensor, data] : writes) tensor->setHostData(data->data(), data->size());
+}
+
+std::shared_ptr<Session::SequenceEntry> Session::submit(const v1::EvalRequest& request,
+                                                        bool allowAnonymous) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  requireOpen();
+  reapAnonymous();
+  if (request.sequence() == 0) {
+    require(allowAnonymous, ErrorCode::kInvalidArgument,
+            "sequence: EvalAsync needs a sequence handle to await (0 is allowed only in Eval)");
+    require(request.ops_size() > 0, ErrorCode::kInvalidArgument,
+            "ops: evaluating without a sequence (sequence = 0) needs at least one op");
+    BuiltOps built = buildOps(request.ops(), tensors_, algorithms_);
+    auto entry = std::make_shared<SequenceEntry>();
+    entry->sequence = engine::Sequence::create(device_, 0, 0);
+    for (auto& op : built.ops) entry->sequence->record(std::move(op));
+    entry->downloads = std::move(built.downloads);
+    applyUploads(request);
+    entry->sequence->evalAsync();
+    anonymous_.push_back(entry);
+    return entry;
+  }
+
+  std::shared_ptr<SequenceEntry> entry = sequences_.get(request.sequence(), "sequence");
+  const std::string name = "sequence " + std::to_string(request.sequence());
+  std::optional<BuiltOps> built;
+  if (request.record()) {
+    built = buildOps(request.ops(), tensors_, algorithms_);
+  } else {
+    require(request.ops_size() == 0, ErrorCode::kInvalidArgument,
+            "ops: " + std::to_string(request.ops_size()) +
+                " op(s) given with record = false; set record to replace the sequence's ops");
+  }
+  require(!entry->sequence->isRunning(), ErrorCode::kFailedPrecondition,
+          name + " is running; await it before evaluating it again");
+  if (built) {
+    entry->sequence->clear();
+    for (auto& op : built->ops) entry->sequence->record(std::move(op));
+    entry->downloads = std::move(built->downloads);
+  }
+  applyUploads(request);
+  entry->sequence->evalAsync();
+  return entry;
+}
+
+void Session::collect(const SequenceEntry& entry, v1::EvalResponse* response) {
+  response->set_finished(true);
+  for (const Download& download : entry.downloads) {
+    if (!download.tensor->isInit()) continue;  // destroyed since it was recorded
+    v1::TensorData* data = response->add_downloads();
+    data->set_tensor(download.handle);
+    std::string* bytes = data->mutable_data();
+    bytes->resize(download.tensor->byteSize());
+    download.tensor->getHostData(bytes->data(), bytes->size());
+  }
+  if (entry.sequence->totalTimestamps() > 0 && entry.sequence->isInit()) {
+    for (uint64_t value : entry.sequence->getTimestamps()) response->add_timestamps(value);
+  }
+}
+
+void Session::reapAnonymous() {
+  auto finished = [](const std::shared_ptr<SequenceEntry>& entry) {
+    if (entry->sequence->isExecuting()) return false;
+    entry->sequence->evalAwait(0);
+    entry->sequence->destroy();
+    return true;
+  };
+  anonymous_.erase(std::remove_if(anonymous_.begin(), anonymous_.end(), finished),
+                   anonymous_.end());
+}
+
+void Session::eval(const v1::EvalRequest& request, v1::EvalResponse* response,
+                   std::chrono::system_clock::time_point deadline) {
+  std::shared_ptr<SequenceEntry> entry = submit(request, true);
+  uint64_t timeoutMs = config_.evalTimeoutMs;
+  if (request.timeout_ms() > 0) timeoutMs = std::min<uint64_t>(timeoutMs, request.timeout_ms());
+  uint64_t timeoutNs = timeoutMs * 1'000'000;
+  if (deadline != std::chrono::system_clock::time_point::max()) {
+    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    deadline - std::chrono::system_clock::now())
+                    .count();
+    timeoutNs = std::min<uint64_t>(timeoutNs, left > 0 ? static_cast<uint64_t>(left) : 0);
+  }
+  if (!entry->sequence->evalAwait(timeoutNs)) {
+    fail(ErrorCode::kDeadlineExceeded,
+         "the evaluation did not finish within " + std::to_string(timeoutNs / 1'000'000) +
+             " ms" +
+             (request.sequence() != 0
+                  ? "; sequence " + std::to_string(request.sequence()) +
+                        " keeps running and can be awaited with EvalAwait"
+                  : "; its resources are freed once it finishes"));
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  requireOpen();
+  collect(*entry, response);
+  if (request.sequence() == 0) {
+    anonymous_.erase(std::remove(anonymous_.begin(), anonymous_.end(), entry), anonymous_.end());
+    entry->sequence->destroy();
+  }
+}
+
+void Session::evalAsync(const v1::EvalRequest& request) {
+  require(request.timeout_ms() == 0, ErrorCode::kInvalidArgument,
+          "timeout_ms applies to Eval only; pass a timeout to EvalAwait instead");
+  submit(request, false);
+}
+
+void Session::evalAwait(const v1::EvalAwaitRequest& request, v1::EvalResponse* response) {
+  std::shared_ptr<SequenceEntry> entry;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    requireOpen();
+    entry = sequences_.get(request.sequence(), "sequence");
+  }
+  const uint64_t limitNs = config_.evalTimeoutMs * 1'000'000;
+  if (!entry->sequence->evalAwait(std::min<uint64_t>(request.timeout_ns(), limitNs))) {
+    response->set_finished(false);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  requireOpen();
+  collect(*entry, response);
+}
+
+// ---- lifetime ----
+
+bool Session::close(const std::string& reason) {
+  std::function<void(const std::string&)> listener;
+  bool drained = true;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!closed_) spdlog::info("session {} ({}) ends: {}", id_, client_, reason);
+    closed_ = true;
+    const uint64_t waitNs = config_.closeWaitMs * 1'000'000;
+    std::vector<std::shared_ptr<SequenceEntry>> pending;
+    for (const auto& [handle, entry] : sequences_.all()) pending.push_back(entry);
+    for (const auto& entry : anonymous_) pending.push_back(entry);
+    std::vector<std::shared_ptr<SequenceEntry>> stuck;
+    for (const auto& entry : pending) {
+      try {
+        entry->sequence->destroy(waitNs);
+      } catch (const engine::Error& error) {
+        spdlog::error("session {}: a sequence could not be freed: {}", id_, error.what());
+        stuck.push_back(entry);
+      }
+    }
+    sequences_.clear();
+    anonymous_ = std::move(stuck);
+    drained = anonymous_.empty();
+    if (drained) {
+      for (const auto& [handle, algorithm] : algorithms_.all()) algorithm->destroy();
+      for (const auto& [handle, tensor] : tensors_.all()) tensor->destroy();
+      algorithms_.clear();
+      tensors_.clear();
+    }
+    if (!listenerCalled_) {
+      listenerCalled_ = true;
+      listener = std::move(listener_);
+    }
+  }
+  if (listener) listener(reason);
+  return drained;
+}
+
+}  // namespace kp::service

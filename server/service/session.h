@@ -1,0 +1,116 @@
+// A client's session: the device it runs on and every tensor, algorithm and sequence it
+// created, named by handles that mean nothing outside it. Thread-safe: control requests are
+// serialised by the session's lock, while evaluations wait for the GPU outside it, so several
+// sequences of one session run at once. Ending the session frees everything it owned.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "algorithm.h"
+#include "config.h"
+#include "device.h"
+#include "device_pool.h"
+#include "handle_table.h"
+#include "kp/v1/compute.pb.h"
+#include "op_builder.h"
+#include "sequence.h"
+#include "tensor.h"
+
+namespace kp::service {
+
+class Session {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  Session(std::string id, uint32_t deviceIndex, std::shared_ptr<engine::Device> device,
+          DevicePool& pool, const ServiceConfig& config, uint32_t leaseSeconds,
+          std::string client);
+  ~Session();
+
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  const std::string& id() const { return id_; }
+  const std::string& client() const { return client_; }
+  uint32_t deviceIndex() const { return deviceIndex_; }
+  uint32_t leaseSeconds() const { return leaseSeconds_; }
+
+  // The bodies of the session's RPCs. They throw engine::Error; the service maps it.
+  uint64_t createTensor(const v1::CreateTensorRequest& request);
+  void destroyTensor(uint64_t handle);
+  std::string readTensor(uint64_t handle);
+  void writeTensor(uint64_t handle, const std::string& data);
+  void createAlgorithm(const v1::CreateAlgorithmRequest& request,
+                       v1::CreateAlgorithmResponse* response);
+  void destroyAlgorithm(uint64_t handle);
+  uint64_t createSequence(const v1::CreateSequenceRequest& request);
+  void destroySequence(uint64_t handle);
+  void recordSequence(const v1::RecordSequenceRequest& request);
+  // `deadline`: the call's gRPC deadline (time_point::max() when none).
+  void eval(const v1::EvalRequest& request, v1::EvalResponse* response,
+            std::chrono::system_clock::time_point deadline);
+  void evalAsync(const v1::EvalRequest& request);
+  void evalAwait(const v1::EvalAwaitRequest& request, v1::EvalResponse* response);
+
+  // Marks the session used now (every request does).
+  void touch();
+  Clock::time_point lastActive() const;
+  bool isClosed() const;
+  size_t objectCount() const;
+
+  // Ends the session: refuses new requests, awaits running evaluations (up to the configured
+  // wait), frees every object. Returns false if some evaluation did not finish in time: the
+  // objects it uses stay alive, and calling close() again retries. Idempotent once it
+  // returned true. Calls the close listener once, the first time.
+  bool close(const std::string& reason);
+  // Called (outside any lock) with the reason when the session ends.
+  void setCloseListener(std::function<void(const std::string&)> listener);
+
+ private:
+  struct SequenceEntry {
+    std::shared_ptr<engine::Sequence> sequence;
+    std::vector<Download> downloads;  // of the recorded ops
+  };
+
+  void requireOpen() const;  // requires mutex_
+  SequenceEntry& sequenceEntry(uint64_t handle, const std::string& field);  // requires mutex_
+  bool usedByRunningEvaluation(const engine::Tensor* tensor,
+                               const engine::Algorithm* algorithm) const;  // requires mutex_
+  void applyUploads(const v1::EvalRequest& request);                       // requires mutex_
+  // Validates the request and submits it; returns the entry that runs it.
+  std::shared_ptr<SequenceEntry> submit(const v1::EvalRequest& request, bool allowAnonymous);
+  void collect(const SequenceEntry& entry, v1::EvalResponse* response);  // requires mutex_
+  void reapAnonymous();                                                   // requires mutex_
+
+  const std::string id_;
+  const uint32_t deviceIndex_;
+  const std::shared_ptr<engine::Device> device_;
+  DevicePool& pool_;
+  const ServiceConfig& config_;
+  const uint32_t leaseSeconds_;
+  const std::string client_;
+
+  mutable std::mutex mutex_;
+  std::mt19937_64 random_;
+  bool closed_ = false;
+  bool listenerCalled_ = false;
+  std::function<void(const std::string&)> listener_;
+  std::atomic<Clock::rep> lastActive_;
+  HandleTable<engine::Tensor> tensors_{"tensor"};
+  HandleTable<engine::Algorithm> algorithms_{"algorithm"};
+  HandleTable<SequenceEntry> sequences_{"sequence"};
+  // Sequences of Eval requests with sequence = 0, alive while they run.
+  std::vector<std::shared_ptr<SequenceEntry>> anonymous_;
+};
+
+}  // namespace kp::service

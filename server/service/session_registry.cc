@@ -1,0 +1,182 @@
+#include "session_registry.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <random>
+
+#include "convert.h"
+#include "error.h"
+
+namespace kp::service {
+namespace {
+
+std::string newSessionId() {
+  std::random_device random;
+  std::string id;
+  for (int i = 0; i < 4; ++i) {
+    char chunk[9];
+    std::snprintf(chunk, sizeof(chunk), "%08x", random());
+    id += chunk;
+  }
+  return id;
+}
+
+}  // namespace
+
+SessionRegistry::SessionRegistry(DevicePool& pool, const ServiceConfig& config)
+    : pool_(pool), config_(config) {
+  reaper_ = std::thread([this] { reap(); });
+}
+
+SessionRegistry::~SessionRegistry() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  reaper_.join();
+  closeAll("daemon shutting down");
+}
+
+std::shared_ptr<Session> SessionRegistry::open(const v1::OpenSessionRequest& request,
+                                               const std::string& peer,
+                                               v1::SessionOpened* opened) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    engine::require(sessions_.size() < config_.maxSessions, engine::ErrorCode::kResourceExhausted,
+                    "the daemon already has " + std::to_string(sessions_.size()) +
+                        " sessions open, its limit (--max-sessions " +
+                        std::to_string(config_.maxSessions) + ")");
+  }
+  std::vector<uint32_t> families(request.queue_families().begin(), request.queue_families().end());
+  std::shared_ptr<engine::Device> device;
+  try {
+    device = pool_.open(request.device(), families);
+  } catch (const engine::Error& error) {
+    throw engine::Error(error.code(), (error.code() == engine::ErrorCode::kNotFound
+                                           ? std::string("device: ")
+                                           : std::string("queue_families: ")) +
+                                          error.what());
+  }
+  uint32_t lease = request.lease_seconds() > 0 ? request.lease_seconds()
+                                               : config_.defaultLeaseSeconds;
+  lease = std::min(lease, config_.maxLeaseSeconds);
+  std::string client = request.client_name().empty() ? peer : request.client_name() + " @ " + peer;
+
+  auto session = std::make_shared<Session>(newSessionId(), request.device(), device, pool_,
+                                           config_, lease, client);
+  opened->set_session(session->id());
+  toProto(device->info(), opened->mutable_device());
+  for (uint32_t family : device->families()) opened->add_queue_families(family);
+  opened->set_lease_seconds(lease);
+
+  std::lock_guard<std::mutex> lock(mutex_);
+  engine::require(sessions_.size() < config_.maxSessions, engine::ErrorCode::kResourceExhausted,
+                  "the daemon reached its limit of " + std::to_string(config_.maxSessions) +
+                      " sessions (--max-sessions)");
+  sessions_.emplace(session->id(), session);
+  spdlog::info("session {} opened by {} on device {}", session->id(), client, request.device());
+  return session;
+}
+
+std::shared_ptr<Session> SessionRegistry::find(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto found = sessions_.find(id);
+  if (found == sessions_.end()) {
+    engine::fail(engine::ErrorCode::kNotFound,
+                 id.empty() ? std::string("session is not set")
+                            : "session " + id + " does not exist (it ended or never existed)");
+  }
+  found->second->touch();
+  return found->second;
+}
+
+void SessionRegistry::end(const std::shared_ptr<Session>& session, const std::string& reason) {
+  if (!session->close(reason)) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    draining_.push_back(session);
+  }
+}
+
+void SessionRegistry::close(const std::string& id, const std::string& reason) {
+  std::shared_ptr<Session> session;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = sessions_.find(id);
+    if (found == sessions_.end()) {
+      engine::fail(engine::ErrorCode::kNotFound,
+                   "session " + id + " does not exist (it ended or never existed)");
+    }
+    session = found->second;
+    sessions_.erase(found);
+  }
+  end(session, reason);
+}
+
+void SessionRegistry::closeLater(const std::string& id, const std::string& reason) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    toClose_.emplace_back(id, reason);
+  }
+  wake_.notify_all();
+}
+
+void SessionRegistry::closeAll(const std::string& reason) {
+  std::unordered_map<std::string, std::shared_ptr<Session>> sessions;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    sessions.swap(sessions_);
+  }
+  for (const auto& [id, session] : sessions) end(session, reason);
+}
+
+size_t SessionRegistry::size() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return sessions_.size();
+}
+
+uint64_t SessionRegistry::objectCount() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  uint64_t total = 0;
+  for (const auto& [id, session] : sessions_) total += session->objectCount();
+  return total;
+}
+
+void SessionRegistry::reap() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_ || !toClose_.empty(); });
+    if (stopping_) break;
+    const auto now = Session::Clock::now();
+    std::vector<std::pair<std::shared_ptr<Session>, std::string>> requested;
+    for (const auto& [id, reason] : toClose_) {
+      auto found = sessions_.find(id);
+      if (found == sessions_.end()) continue;
+      requested.emplace_back(found->second, reason);
+      sessions_.erase(found);
+    }
+    toClose_.clear();
+    std::vector<std::shared_ptr<Session>> expired;
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      const auto idle = now - it->second->lastActive();
+      if (idle > std::chrono::seconds(it->second->leaseSeconds())) {
+        expired.push_back(it->second);
+        it = sessions_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    std::vector<std::shared_ptr<Session>> draining;
+    draining.swap(draining_);
+    lock.unlock();
+    for (const auto& [session, reason] : requested) end(session, reason);
+    for (const auto& session : expired) {
+      end(session, "idle for more than " + std::to_string(session->leaseSeconds()) + " s");
+    }
+    for (const auto& session : draining) end(session, "retrying the release of its GPU work");
+    lock.lock();
+  }
+}
+
+}  // namespace kp::service

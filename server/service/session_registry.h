@@ -1,0 +1,61 @@
+// All open sessions of the daemon. Opens sessions, finds them by id for every request, ends
+// them on request, on lease expiry (a background reaper) and at shutdown. Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "config.h"
+#include "device_pool.h"
+#include "kp/v1/compute.pb.h"
+#include "session.h"
+
+namespace kp::service {
+
+class SessionRegistry {
+ public:
+  SessionRegistry(DevicePool& pool, const ServiceConfig& config);
+  ~SessionRegistry();
+
+  SessionRegistry(const SessionRegistry&) = delete;
+  SessionRegistry& operator=(const SessionRegistry&) = delete;
+
+  // Opens a session and fills `opened`. RESOURCE_EXHAUSTED beyond maxSessions.
+  std::shared_ptr<Session> open(const v1::OpenSessionRequest& request, const std::string& peer,
+                                v1::SessionOpened* opened);
+  // The open session `id` (marked active now). NOT_FOUND for unknown or ended sessions.
+  std::shared_ptr<Session> find(const std::string& id);
+  // Ends session `id`. NOT_FOUND if there is none.
+  void close(const std::string& id, const std::string& reason);
+  // Ends session `id` soon, on the registry's own thread (for callers that must not block).
+  // Does nothing if there is no such session.
+  void closeLater(const std::string& id, const std::string& reason);
+  // Ends every session (daemon shutdown).
+  void closeAll(const std::string& reason);
+
+  size_t size() const;
+  uint64_t objectCount() const;
+
+ private:
+  void reap();
+  void end(const std::shared_ptr<Session>& session, const std::string& reason);
+
+  DevicePool& pool_;
+  const ServiceConfig& config_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<Session>> sessions_;
+  // Ended sessions whose GPU work had not finished; retried by the reaper.
+  std::vector<std::shared_ptr<Session>> draining_;
+  // Sessions to end on the reaper thread: (id, reason).
+  std::vector<std::pair<std::string, std::string>> toClose_;
+  bool stopping_ = false;
+  std::condition_variable wake_;
+  std::thread reaper_;
+};
+
+}  // namespace kp::service

@@ -1,0 +1,49 @@
+// The OpenSession stream: opens a session, sends `opened`, then stays open for the session's
+// life. When the client goes away (its process dies, it cancels) the session is ended; when the
+// daemon ends the session, the stream sends `closed` and finishes.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "kp/v1/compute.pb.h"
+#include "session_registry.h"
+
+namespace kp::service {
+
+class SessionStream : public grpc::ServerWriteReactor<v1::SessionEvent> {
+ public:
+  SessionStream(SessionRegistry& registry, grpc::CallbackServerContext* context,
+                const v1::OpenSessionRequest* request);
+
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  // Shared with the session's close listener, which may outlive this reactor.
+  struct Link {
+    std::mutex mutex;
+    SessionStream* stream = nullptr;
+  };
+
+  void sessionEnded(const std::string& reason);
+  void finishWithClosed(const std::string& reason);  // requires mutex_
+
+  SessionRegistry& registry_;
+  std::shared_ptr<Session> session_;
+  std::shared_ptr<Link> link_;
+  std::mutex mutex_;
+  bool writing_ = false;
+  bool finished_ = false;
+  bool cancelled_ = false;
+  std::optional<std::string> pendingClose_;
+  v1::SessionEvent opened_;
+  v1::SessionEvent closed_;
+};
+
+}  // namespace kp::service
