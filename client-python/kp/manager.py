@@ -1,7 +1,10 @@
 """kp.Manager: a session with kpd, and the factory of tensors, algorithms and sequences."""
 from __future__ import annotations
 
+import atexit
 import logging
+import sys
+import weakref
 from typing import Any, Dict, List, Optional, Sequence as Seq
 
 import numpy as np
@@ -18,6 +21,19 @@ from .tensor import Tensor
 from .v1 import compute_pb2, types_pb2
 
 log = logging.getLogger("kp")
+
+# Managers still open; closed at interpreter exit while gRPC still works (a finaliser that
+# runs during interpreter teardown could hang in gRPC).
+_open_managers: "weakref.WeakSet[Manager]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_managers() -> None:
+    for manager in list(_open_managers):
+        try:
+            manager.destroy()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
 
 
 def _device_properties(device: types_pb2.Device) -> Dict[str, Any]:
@@ -80,6 +96,7 @@ class Manager(LegacyManagerMixin):
         self._conn = Connection(
             resolve_address(address), int(device), [int(f) for f in family_queue_indices]
         )
+        _open_managers.add(self)
 
     # ---- lifetime ----
 
@@ -90,6 +107,8 @@ class Manager(LegacyManagerMixin):
         self.destroy()
 
     def __del__(self) -> None:
+        if sys.is_finalizing():
+            return  # _close_open_managers already ran at exit
         try:
             self.destroy()
         except Exception:  # noqa: BLE001 - best effort at garbage collection
@@ -101,6 +120,7 @@ class Manager(LegacyManagerMixin):
         conn = getattr(self, "_conn", None)
         if conn is None:
             return
+        _open_managers.discard(self)
         conn.close()
 
     @property

@@ -31,3 +31,13 @@ void main() {
     l_out[i] = -(y[i] * log(y_hat) + (1.0 - y[i]) * log(1.0 - y_hat));
 }
 """
+
+# The v0.5/0.6 variant: old-era algorithms set spec constant i to the size of tensor i (a
+# uint), so m comes from a tenth buffer M = [m] instead, as in Kompute's tests of that era.
+LOGISTIC_REGRESSION_M = LOGISTIC_REGRESSION.replace(
+    "layout(constant_id = 0) const float m = 0;\n", ""
+).replace(
+    "layout(set = 0, binding = 8) writeonly buffer LOut { float l_out[]; };",
+    "layout(set = 0, binding = 8) writeonly buffer LOut { float l_out[]; };\n"
+    "layout(set = 0, binding = 9) readonly buffer M { float m_in[]; };",
+).replace("void main() {\n    uint i", "void main() {\n    float m = m_in[0];\n    uint i")

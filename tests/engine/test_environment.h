@@ -11,11 +11,20 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <ostream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "engine.h"
+
+namespace kp::engine {
+
+// Readable names in test output and ctest test names.
+inline void PrintTo(DataType type, std::ostream* os) { *os << dataTypeName(type); }
+inline void PrintTo(TensorType type, std::ostream* os) { *os << tensorTypeName(type); }
+
+}  // namespace kp::engine
 
 namespace kp::engine::test {
 
