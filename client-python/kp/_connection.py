@@ -143,4 +143,8 @@ class Connection:
             log.debug("CloseSession failed: %s", error)
         finally:
             self._stream.cancel()
+            # Let the watcher leave gRPC before the channel goes: a daemon thread frozen inside
+            # gRPC at interpreter exit can deadlock its finalisers.
+            if threading.current_thread() is not self._watcher:
+                self._watcher.join(timeout=5)
             self.channel.close()

@@ -4,7 +4,6 @@ shader given as SPIR-V, GLSL text or a file, OpAlgoLhsRhsOut)."""
 from __future__ import annotations
 
 import logging
-import os
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence as Seq
 
 import numpy as np

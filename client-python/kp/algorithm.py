@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 
 from ._constants import as_constants_array, constants_proto
-from ._errors import FailedPreconditionError
+from ._remote import RemoteObject
 from .tensor import Tensor
 from .v1 import compute_pb2, types_pb2
 
@@ -38,7 +38,9 @@ def shader_fields(shader: Any, what: str = "spirv") -> dict:
     raise TypeError(f"{what}: expected SPIR-V bytes or GLSL str, got {type(shader).__name__}")
 
 
-def workgroup_proto(workgroup: Optional[Sequence[int]], what: str = "workgroup") -> types_pb2.Workgroup:
+def workgroup_proto(
+    workgroup: Optional[Sequence[int]], what: str = "workgroup"
+) -> types_pb2.Workgroup:
     if workgroup is None:
         return types_pb2.Workgroup()
     values = list(workgroup)
@@ -48,9 +50,13 @@ def workgroup_proto(workgroup: Optional[Sequence[int]], what: str = "workgroup")
     return types_pb2.Workgroup(x=int(values[0]), y=int(values[1]), z=int(values[2]))
 
 
-class Algorithm:
+class Algorithm(RemoteObject):
     """A compute pipeline in the daemon: SPIR-V (or GLSL), tensors bound in order at set 0,
     a workgroup count, specialisation constants and default push constants."""
+
+    _kind = "algorithm"
+    _destroy_rpc = "DestroyAlgorithm"
+    _not_created_hint = "the algorithm is empty (create it with tensors and a shader)"
 
     def __init__(
         self,
@@ -90,34 +96,5 @@ class Algorithm:
         """The workgroup dispatched (defaults applied)."""
         return self._workgroup
 
-    def is_init(self) -> bool:
-        """True while the algorithm exists in the daemon."""
-        return (
-            bool(self._handle)
-            and not self._destroyed
-            and self._manager is not None
-            and self._manager._conn.is_open
-        )
-
-    def destroy(self) -> None:
-        """Frees the algorithm in the daemon. Idempotent."""
-        if self._destroyed:
-            return
-        self._destroyed = True
-        manager, self._manager = self._manager, None
-        if self._handle and manager is not None and manager._conn.is_open:
-            manager._conn.call(
-                "DestroyAlgorithm",
-                compute_pb2.DestroyAlgorithmRequest(
-                    session=manager._conn.session, algorithm=self._handle
-                ),
-            )
-
-    def _require_handle(self, what: str) -> int:
-        if self._destroyed:
-            raise FailedPreconditionError(f"{what}: the algorithm was destroyed")
-        if not self._handle:
-            raise FailedPreconditionError(
-                f"{what}: the algorithm is empty (create it with tensors and a shader)"
-            )
-        return self._handle
+    def _destroy_request(self, session: str) -> compute_pb2.DestroyAlgorithmRequest:
+        return compute_pb2.DestroyAlgorithmRequest(session=session, algorithm=self._handle)

@@ -11,7 +11,13 @@ import numpy as np
 
 from ._address import resolve_address
 from ._connection import Connection
-from ._evaluation import apply_downloads, create_pending_tensors, op_protos, release, upload_messages
+from ._evaluation import (
+    apply_downloads,
+    create_pending_tensors,
+    op_protos,
+    release,
+    upload_messages,
+)
 from ._legacy import LegacyManagerMixin
 from ._types import TensorTypes, data_type_of
 from .algorithm import Algorithm
@@ -92,7 +98,9 @@ class Manager(LegacyManagerMixin):
     ):
         self._legacy_manager_init()
         if desired_extensions:
-            log.debug("desired_extensions %s: the daemon chooses extensions", list(desired_extensions))
+            log.debug(
+                "desired_extensions %s: the daemon chooses extensions", list(desired_extensions)
+            )
         self._conn = Connection(
             resolve_address(address), int(device), [int(f) for f in family_queue_indices]
         )

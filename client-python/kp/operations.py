@@ -101,7 +101,9 @@ class OpAlgoDispatch(OpBase):
 
     def __init__(self, algorithm: Algorithm, push_consts: Any = None):
         if not isinstance(algorithm, Algorithm):
-            raise TypeError(f"OpAlgoDispatch: expected kp.Algorithm, got {type(algorithm).__name__}")
+            raise TypeError(
+                f"OpAlgoDispatch: expected kp.Algorithm, got {type(algorithm).__name__}"
+            )
         self.algorithm = algorithm
         self.push_consts = push_consts
         self._push = (
@@ -154,7 +156,9 @@ class OpMemoryBarrier(OpBase):
         barrier_on_primary: bool = True,
     ):
         self.tensors = _tensor_list(tensors, "OpMemoryBarrier")
-        self.masks = (int(src_access_mask), int(dst_access_mask), int(src_stage_mask), int(dst_stage_mask))
+        self.masks = tuple(
+            int(m) for m in (src_access_mask, dst_access_mask, src_stage_mask, dst_stage_mask)
+        )
         self.barrier_on_primary = bool(barrier_on_primary)
 
     def _protos(self, manager: "Manager") -> List[types_pb2.Op]:

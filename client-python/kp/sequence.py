@@ -6,8 +6,15 @@ import threading
 from typing import TYPE_CHECKING, List, Optional
 
 from ._errors import DeadlineExceededError, FailedPreconditionError
+from ._evaluation import (
+    apply_downloads,
+    create_pending_tensors,
+    op_protos,
+    release,
+    upload_messages,
+)
 from ._legacy import LegacySequenceMixin
-from ._evaluation import apply_downloads, create_pending_tensors, op_protos, release, upload_messages
+from ._remote import RemoteObject
 from .operations import OpBase
 from .v1 import compute_pb2
 
@@ -21,7 +28,7 @@ log = logging.getLogger("kp")
 _AWAIT_SLICE_NS = 10_000_000_000
 
 
-class Sequence(LegacySequenceMixin):
+class Sequence(RemoteObject, LegacySequenceMixin):
     """A sequence of ops, recorded once and evaluated many times (Kompute's kp.Sequence).
 
     ``record(op)`` calls collect ops in this process; the first ``record`` after an
@@ -30,6 +37,9 @@ class Sequence(LegacySequenceMixin):
     the host copies of the tensors that its OpTensorSyncDevice ops upload; the reply carries
     the host copies its OpTensorSyncLocal ops download, written into those tensors' ``data()``.
     """
+
+    _kind = "sequence"
+    _destroy_rpc = "DestroySequence"
 
     def __init__(self, manager: "Manager", queue_index: int = 0, total_timestamps: int = 0):
         self._manager: Optional["Manager"] = manager
@@ -214,29 +224,16 @@ class Sequence(LegacySequenceMixin):
         """True from the first record() after an evaluation until the next evaluation."""
         return self._recording
 
-    def is_init(self) -> bool:
-        """True while the sequence exists in the daemon."""
-        return (
-            not self._destroyed and self._manager is not None and self._manager._conn.is_open
-        )
-
     def destroy(self) -> None:
         """Frees the sequence in the daemon (after its running evaluation). Idempotent."""
         with self._lock:
-            if self._destroyed:
-                return
-            self._destroyed = True
-            manager, self._manager = self._manager, None
             ops, self._ops = self._ops, []
-            if manager is not None and manager._conn.is_open:
-                manager._conn.call(
-                    "DestroySequence",
-                    compute_pb2.DestroySequenceRequest(
-                        session=manager._conn.session, sequence=self._handle
-                    ),
-                )
-                release(ops)
+            super().destroy()
+            release(ops)
             self._running = False
+
+    def _destroy_request(self, session: str) -> compute_pb2.DestroySequenceRequest:
+        return compute_pb2.DestroySequenceRequest(session=session, sequence=self._handle)
 
     def _require_usable(self, what: str) -> None:
         if self._destroyed or self._manager is None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Union
 import numpy as np
 
 from ._errors import FailedPreconditionError
+from ._remote import RemoteObject
 from ._types import (
     TensorDataTypes,
     TensorTypes,
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("kp")
 
 
-class Tensor:
+class Tensor(RemoteObject):
     """A tensor: GPU memory in the daemon plus a host copy (a numpy array) in this process.
 
     The host copy is what ``OpTensorSyncDevice`` uploads and where ``OpTensorSyncLocal``
@@ -38,6 +39,13 @@ class Tensor:
       this process until ``mgr.build_tensor``/``eval_tensor_create*`` creates it. Its
       ``data()`` returns a list copy, and ``t[i]``/``t[i] = v``/``set_data`` edit the host copy.
     """
+
+    _kind = "tensor"
+    _destroy_rpc = "DestroyTensor"
+    _not_created_hint = (
+        "the tensor was not created on the GPU yet "
+        "(use mgr.tensor, mgr.build_tensor or an eval_tensor_create op)"
+    )
 
     def __init__(self, data: Any = None, tensor_type: TensorTypes = TensorTypes.device):
         """A v0.5/0.6 tensor: float32, flattened, not created on the GPU yet."""
@@ -99,38 +107,12 @@ class Tensor:
         """The element type (kp.TensorDataTypes: eFloat, eInt, eUnsignedInt, eDouble, eBool)."""
         return self._data_type
 
-    def is_init(self) -> bool:
-        """True while the tensor exists in the daemon."""
-        return (
-            bool(self._handle)
-            and not self._destroyed
-            and self._manager is not None
-            and self._manager._conn.is_open
-        )
-
     def destroy(self) -> None:
         """Frees the tensor's GPU memory. Idempotent. The host copy stays readable."""
-        if self._destroyed:
-            return
-        self._destroyed = True
-        manager, self._manager = self._manager, None
-        if self._handle and manager is not None and manager._conn.is_open:
-            manager._conn.call(
-                "DestroyTensor",
-                compute_pb2.DestroyTensorRequest(
-                    session=manager._conn.session, tensor=self._handle
-                ),
-            )
+        super().destroy()
 
-    def _require_handle(self, what: str) -> int:
-        if self._destroyed:
-            raise FailedPreconditionError(f"{what}: the tensor was destroyed")
-        if not self._handle:
-            raise FailedPreconditionError(
-                f"{what}: the tensor was not created on the GPU yet "
-                "(use mgr.tensor, mgr.build_tensor or an eval_tensor_create op)"
-            )
-        return self._handle
+    def _destroy_request(self, session: str) -> compute_pb2.DestroyTensorRequest:
+        return compute_pb2.DestroyTensorRequest(session=session, tensor=self._handle)
 
     # ---- host data ----
 

@@ -173,15 +173,20 @@ void Sequence::evalAsync() {
   running_ = true;
 }
 
-bool Sequence::evalAwait(uint64_t timeoutNs) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  if (!running_) return true;
+VkResult Sequence::waitForFence(std::unique_lock<std::mutex>& lock, uint64_t timeoutNs) {
   VkFence fence = fence_.get();
   ++awaiters_;
   lock.unlock();
   VkResult result = vkWaitForFences(device_->handle(), 1, &fence, VK_TRUE, timeoutNs);
   lock.lock();
   if (--awaiters_ == 0) noAwaiters_.notify_all();
+  return result;
+}
+
+bool Sequence::evalAwait(uint64_t timeoutNs) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!running_) return true;
+  VkResult result = waitForFence(lock, timeoutNs);
   if (result == VK_TIMEOUT) return false;
   vkCheck(result, "vkWaitForFences");
   if (!running_) return true;  // another thread completed this evaluation
@@ -226,17 +231,10 @@ void Sequence::destroy(uint64_t timeoutNs) {
       noAwaiters_.wait(lock, [this] { return awaiters_ == 0; });
       continue;
     }
-    VkFence fence = fence_.get();
-    ++awaiters_;
-    lock.unlock();
-    VkResult result = vkWaitForFences(device_->handle(), 1, &fence, VK_TRUE, timeoutNs);
-    lock.lock();
-    if (--awaiters_ == 0) noAwaiters_.notify_all();
-    if (result == VK_TIMEOUT) {
+    if (waitForFence(lock, timeoutNs) == VK_TIMEOUT) {
       fail(ErrorCode::kDeadlineExceeded,
            "cannot destroy the sequence: its evaluation is still running");
     }
-    vkCheck(result, "vkWaitForFences");
     running_ = false;
   }
   if (!commandPool_) return;

@@ -77,6 +77,9 @@ class Sequence {
   Sequence() = default;
   void recordCommandBuffer();  // requires mutex_
   void requireIdle(const char* what) const;  // requires mutex_
+  // Waits for fence_ with mutex_ released (counted in awaiters_); `lock` holds mutex_ on
+  // entry and on return.
+  VkResult waitForFence(std::unique_lock<std::mutex>& lock, uint64_t timeoutNs);
 
   std::shared_ptr<Device> device_;
   uint32_t queueIndex_ = 0;

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from typing import Iterator, List
+from typing import Iterator
 
 import grpc
 import pytest

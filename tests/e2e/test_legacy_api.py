@@ -192,7 +192,8 @@ def test_logistic_regression_v05(mgr, update):
 
 def test_glsl_syntax_error_reports_its_line(mgr):
     lhs, rhs, out = _multiply_tensors(mgr)
-    broken = "#version 450\nlayout(local_size_x = 1) in;\nvoid main() {\n  float x = 1.0\n  x += 2.0;\n}\n"
+    broken = ("#version 450\nlayout(local_size_x = 1) in;\nvoid main() {\n"
+              "  float x = 1.0\n  x += 2.0;\n}\n")
     with pytest.raises(kp.InvalidArgumentError, match=r"shader:5: .*syntax error"):
         mgr.eval_algo_str_def([lhs, rhs, out], broken)
 

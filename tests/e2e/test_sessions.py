@@ -162,3 +162,21 @@ def test_session_closed_by_daemon_shutdown_reports_reason(private_daemon):
         time.sleep(0.02)
     assert mgr._conn.closed_reason is not None
     assert "shutting down" in mgr._conn.closed_reason
+
+
+def test_idle_session_ends_after_its_lease():
+    from conftest import Daemon
+
+    d = Daemon("--lease-seconds", "1")
+    try:
+        mgr = kp.Manager(address=d.address)
+        t = mgr.tensor([1, 2, 3])
+        assert mgr._conn.lease_seconds == 1
+        assert d.wait_for(lambda: d.status().sessions == 0, timeout=10)
+        assert d.wait_for(lambda: mgr._conn.closed_reason is not None, timeout=5)
+        assert "idle" in mgr._conn.closed_reason
+        with pytest.raises(kp.NotFoundError, match="session ended: idle"):
+            mgr.sequence()
+        assert not t.is_init()
+    finally:
+        d.cleanup()

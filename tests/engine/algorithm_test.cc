@@ -416,35 +416,41 @@ TEST_F(AlgorithmTest, DispatchWithDestroyedTensorIsFailedPrecondition) {
 
 TEST_F(AlgorithmTest, PipelineCacheSharesPipelines) {
   PipelineCache& cache = device_->pipelines();
-  // A shader no other test uses, so the first algorithm is a miss: out[i] = in[i] + in[i].
+  // out[i] = in[i] * factor. The factor, a specialisation constant, is new in every run of
+  // this test (--gtest_repeat), so the first algorithm is a miss.
   const std::vector<uint32_t> spirv = compile(R"(#version 450
 layout(local_size_x = 1) in;
+layout(constant_id = 0) const float factor = 1.0;
 layout(set = 0, binding = 0) readonly buffer In { float inValues[]; };
 layout(set = 0, binding = 1) writeonly buffer Out { float outValues[]; };
 void main() {
   uint i = gl_GlobalInvocationID.x;
-  outValues[i] = inValues[i] + inValues[i];
+  outValues[i] = inValues[i] * factor;
 }
 )");
+  static float run = 0;
+  run += 1;
+  const Constants factor = Constants::of<float>({run + 1});
   const size_t hits = cache.hits();
   const size_t misses = cache.misses();
 
   auto in1 = Tensor::create(device_, std::vector<float>{1, 2, 3});
   auto out1 = Tensor::create(device_, std::vector<float>{0, 0, 0});
-  auto first = Algorithm::create(device_, {in1, out1}, spirv);
+  auto first = Algorithm::create(device_, {in1, out1}, spirv, {}, factor);
   EXPECT_EQ(cache.misses(), misses + 1);
   EXPECT_EQ(cache.hits(), hits);
 
   auto in2 = Tensor::create(device_, std::vector<float>{10, 20, 30});
   auto out2 = Tensor::create(device_, std::vector<float>{0, 0, 0});
-  auto second = Algorithm::create(device_, {in2, out2}, spirv);
+  auto second = Algorithm::create(device_, {in2, out2}, spirv, {}, factor);
   EXPECT_EQ(cache.hits(), hits + 1);
   EXPECT_EQ(cache.misses(), misses + 1);
 
   // Different specialisation constants shape a different pipeline.
   auto in3 = Tensor::create(device_, std::vector<float>{1, 2, 3});
   auto out3 = Tensor::create(device_, std::vector<float>{0, 0, 0});
-  auto third = Algorithm::create(device_, {in3, out3}, spirv, {}, Constants::of<float>({1}));
+  auto third =
+      Algorithm::create(device_, {in3, out3}, spirv, {}, Constants::of<float>({run + 0.5f}));
   EXPECT_EQ(cache.hits(), hits + 1);
   EXPECT_EQ(cache.misses(), misses + 2);
   EXPECT_GE(cache.size(), 2u);
@@ -455,8 +461,9 @@ void main() {
       .record(std::make_shared<OpAlgoDispatch>(second))
       .record(std::make_shared<OpTensorSyncLocal>(std::vector{out1, out2}));
   sequence->eval();
-  EXPECT_EQ(out1->vector<float>(), (std::vector<float>{2, 4, 6}));
-  EXPECT_EQ(out2->vector<float>(), (std::vector<float>{20, 40, 60}));
+  const float f = run + 1;
+  EXPECT_EQ(out1->vector<float>(), (std::vector<float>{1 * f, 2 * f, 3 * f}));
+  EXPECT_EQ(out2->vector<float>(), (std::vector<float>{10 * f, 20 * f, 30 * f}));
 }
 
 TEST_F(AlgorithmTest, ConstantsPacking) {

@@ -1,12 +1,13 @@
 // Sequences: record once / evaluate many, re-recording, timestamps, asynchronous evaluation,
 // timeouts, threads and destruction.
-#include <gmock/gmock.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <string>
 #include <thread>
+#include <tuple>
 
 #include "test_environment.h"
 
@@ -537,7 +538,7 @@ TEST_F(SequenceTest, DestroyWaitsForTheEvaluation) {
   EXPECT_EQ(job.tensor->vector<uint32_t>(), job.expected);
 }
 
-TEST_F(SequenceTest, TimestampsNeedAValidQueue) {
+TEST_F(SequenceTest, QueueIndexOutOfRangeIsInvalidArgument) {
   expectError([&] { Sequence::create(device_, 1, 2); }, ErrorCode::kInvalidArgument,
               "queue index 1 out of range");
 }

@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
-#include <ostream>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -21,8 +21,12 @@
 namespace kp::engine {
 
 // Readable names in test output and ctest test names.
-inline void PrintTo(DataType type, std::ostream* os) { *os << dataTypeName(type); }
-inline void PrintTo(TensorType type, std::ostream* os) { *os << tensorTypeName(type); }
+inline void PrintTo(DataType type, std::ostream* os) {
+  *os << dataTypeName(type);
+}
+inline void PrintTo(TensorType type, std::ostream* os) {
+  *os << tensorTypeName(type);
+}
 
 }  // namespace kp::engine
 

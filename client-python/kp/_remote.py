@@ -1,0 +1,50 @@
+"""What tensors, algorithms and sequences share: a handle in a Manager's session."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional
+
+from ._errors import FailedPreconditionError
+
+if TYPE_CHECKING:
+    from .manager import Manager
+
+
+class RemoteObject:
+    """An object kpd holds for a Manager's session, named by a handle (0: not created yet)."""
+
+    _kind = "object"  # used in error messages
+    _destroy_rpc = ""  # the RPC that frees it
+    _not_created_hint = ""
+
+    _manager: Optional["Manager"]
+    _handle: int
+    _destroyed: bool
+
+    def _destroy_request(self, session: str) -> Any:
+        raise NotImplementedError
+
+    def is_init(self) -> bool:
+        """True while the object exists in the daemon."""
+        return (
+            bool(self._handle)
+            and not self._destroyed
+            and self._manager is not None
+            and self._manager._conn.is_open
+        )
+
+    def destroy(self) -> None:
+        """Frees the object in the daemon. Idempotent."""
+        if self._destroyed:
+            return
+        self._destroyed = True
+        manager, self._manager = self._manager, None
+        if self._handle and manager is not None and manager._conn.is_open:
+            manager._conn.call(self._destroy_rpc, self._destroy_request(manager._conn.session))
+
+    def _require_handle(self, what: str) -> int:
+        """The handle, or a FailedPreconditionError naming `what` if there is none."""
+        if self._destroyed:
+            raise FailedPreconditionError(f"{what}: the {self._kind} was destroyed")
+        if not self._handle:
+            raise FailedPreconditionError(f"{what}: {self._not_created_hint}")
+        return self._handle
