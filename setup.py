@@ -11,7 +11,7 @@ from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROTO_ROOT = os.path.join(HERE, "proto")
-PROTO_FILES = ["kp/v1/types.proto", "kp/v1/compute.proto"]
+PROTO_FILES = ["kp/v1/types.proto", "kp/v1/compute.proto", "kp/v1/local.proto"]
 
 
 def protobuf_requirement() -> str:

@@ -61,7 +61,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--drain-ms", drainMs, "On SIGTERM, how long in-flight calls may finish")
       ->capture_default_str();
+  bool noLocalData = false;
+  app.add_flag("--no-shared-memory", noLocalData,
+               "Do not offer same-host clients the local data socket (shared memory)");
   CLI11_PARSE(app, argc, argv);
+  options.localDataSocket = !noLocalData;
 
   spdlog::set_level(spdlog::level::from_str(logLevel));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ kpd: %v");

@@ -9,9 +9,10 @@ from typing import Any, List, Optional
 
 import grpc
 
-from ._errors import NotFoundError, UnavailableError, from_rpc_error
+from ._errors import KpError, NotFoundError, UnavailableError, from_rpc_error
+from ._local import LocalChannel, open_local_channel
 from ._version import __version__
-from .v1 import compute_pb2, compute_pb2_grpc
+from .v1 import compute_pb2, compute_pb2_grpc, local_pb2
 
 log = logging.getLogger("kp")
 
@@ -26,6 +27,13 @@ _CHANNEL_OPTIONS = [
     ("grpc.http2.max_pings_without_data", 0),
 ]
 
+# RPCs that the local data socket carries: LocalRequest field, LocalResponse field.
+_LOCAL_FIELDS = {
+    "Eval": ("eval", "eval"),
+    "EvalAsync": ("eval_async", "eval_async"),
+    "EvalAwait": ("eval_await", "eval"),
+}
+
 # How long opening a session may wait for the daemon to answer.
 _CONNECT_TIMEOUT_S = 10.0
 
@@ -33,7 +41,9 @@ _CONNECT_TIMEOUT_S = 10.0
 class Connection:
     """One session: every request of a Manager goes through here."""
 
-    def __init__(self, address: str, device: int, queue_families: List[int]):
+    def __init__(
+        self, address: str, device: int, queue_families: List[int], shared_memory: bool = True
+    ):
         self.address = address
         self.closed_reason: Optional[str] = None
         self._closed = False
@@ -57,6 +67,10 @@ class Connection:
         self.device = opened.device
         self.queue_families = list(opened.queue_families)
         self.lease_seconds = opened.lease_seconds
+        # Same host: the local data socket (shared memory, evaluations without gRPC).
+        self.local: Optional[LocalChannel] = (
+            open_local_channel(opened.data_socket, self.session) if shared_memory else None
+        )
         self._watcher = threading.Thread(
             target=self._watch, name=f"kp-session-{self.session[:8]}", daemon=True
         )
@@ -112,9 +126,12 @@ class Connection:
         return not self._closed and self.closed_reason is None
 
     def call(self, method: str, request: Any, **kwargs: Any) -> Any:
-        """Calls an RPC of kp.v1.Compute, raising kp exceptions on failure."""
+        """Calls an RPC of kp.v1.Compute, raising kp exceptions on failure. Evaluations go
+        through the local data socket when there is one."""
         if self._closed:
             raise UnavailableError("the Manager was destroyed: create a new kp.Manager")
+        if self.local is not None and method in _LOCAL_FIELDS:
+            return self._call_local(method, request)
         try:
             return getattr(self.stub, method)(request, **kwargs)
         except grpc.RpcError as error:
@@ -127,6 +144,23 @@ class Connection:
                     f"{kp_error.details} (the session ended: {self.closed_reason})", kp_error.code
                 )
             raise kp_error from None
+
+    def _call_local(self, method: str, request: Any) -> Any:
+        assert self.local is not None
+        field, reply = _LOCAL_FIELDS[method]
+        message = local_pb2.LocalRequest()
+        getattr(message, field).CopyFrom(request)
+        try:
+            response = self.local.request(message)
+        except KpError as error:
+            if isinstance(error, UnavailableError) and self.closed_reason is None:
+                self.closed_reason = f"connection to kpd lost ({error.details})"
+            if isinstance(error, NotFoundError) and self.closed_reason:
+                raise NotFoundError(
+                    f"{error.details} (the session ended: {self.closed_reason})", error.code
+                ) from None
+            raise
+        return getattr(response, reply)
 
     def close(self) -> None:
         """Ends the session (frees everything it owns in the daemon). Idempotent."""
@@ -142,6 +176,8 @@ class Connection:
         except grpc.RpcError as error:
             log.debug("CloseSession failed: %s", error)
         finally:
+            if self.local is not None:
+                self.local.close()
             self._stream.cancel()
             # Let the watcher leave gRPC before the channel goes: a daemon thread frozen inside
             # gRPC at interpreter exit can deadlock its finalisers.

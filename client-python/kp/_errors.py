@@ -66,10 +66,22 @@ _BY_CODE: Dict[grpc.StatusCode, Type[KpError]] = {
 }
 
 
+_CODE_BY_VALUE = {status.value[0]: status for status in grpc.StatusCode}
+
+
 def from_rpc_error(error: grpc.RpcError, address: str) -> KpError:
     """Turns a failed gRPC call into the matching KpError."""
     code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
     details = error.details() if hasattr(error, "details") else str(error)
+    return _error(code, details, address)
+
+
+def from_code(value: int, details: str, address: str) -> KpError:
+    """A KpError from a numeric status code (the local data socket's responses)."""
+    return _error(_CODE_BY_VALUE.get(value, grpc.StatusCode.UNKNOWN), details, address)
+
+
+def _error(code: grpc.StatusCode, details: str, address: str) -> KpError:
     cls = _BY_CODE.get(code, KpError)
     if cls is UnavailableError:
         message = f"cannot reach kpd at {address}: {details}"

@@ -30,7 +30,9 @@ def upload_messages(ops: Iterable["OpBase"]) -> List[types_pb2.TensorData]:
     uploads: Dict[int, Tensor] = {}
     for op in ops:
         for tensor in op._uploads():
-            uploads.setdefault(tensor._require_handle("OpTensorSyncDevice"), tensor)
+            handle = tensor._require_handle("OpTensorSyncDevice")
+            if not tensor._shared:  # shared-memory host copies are read in place
+                uploads.setdefault(handle, tensor)
     return [types_pb2.TensorData(tensor=h, data=t._wire()) for h, t in uploads.items()]
 
 

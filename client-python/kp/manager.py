@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import sys
 import weakref
 from typing import Any, Dict, List, Optional, Sequence as Seq
@@ -83,6 +84,9 @@ class Manager(LegacyManagerMixin):
         address: where kpd listens: "unix:/path", "/path" or "host:port". Default:
             ``$KP_ADDRESS``, else the local socket ($XDG_RUNTIME_DIR/kp/kpd.sock or
             /run/kp/kpd.sock).
+        shared_memory: on the daemon's host, keep tensors' host copies in memory shared with
+            the daemon and evaluate over its local data socket, so no tensor bytes cross a
+            socket. Default: on when available, unless ``$KP_SHARED_MEMORY=0``.
 
     Everything the Manager creates lives in the daemon until ``destroy()`` (or the end of a
     ``with`` block, or this process): then the daemon frees it all.
@@ -95,14 +99,20 @@ class Manager(LegacyManagerMixin):
         desired_extensions: Seq[str] = (),
         *,
         address: Optional[str] = None,
+        shared_memory: Optional[bool] = None,
     ):
         self._legacy_manager_init()
         if desired_extensions:
             log.debug(
                 "desired_extensions %s: the daemon chooses extensions", list(desired_extensions)
             )
+        if shared_memory is None:
+            shared_memory = os.environ.get("KP_SHARED_MEMORY", "1") != "0"
         self._conn = Connection(
-            resolve_address(address), int(device), [int(f) for f in family_queue_indices]
+            resolve_address(address),
+            int(device),
+            [int(f) for f in family_queue_indices],
+            shared_memory=bool(shared_memory),
         )
         _open_managers.add(self)
 
@@ -135,6 +145,11 @@ class Manager(LegacyManagerMixin):
     def address(self) -> str:
         """The daemon's address this Manager is connected to."""
         return self._conn.address
+
+    @property
+    def shared_memory(self) -> bool:
+        """True when tensors live in memory shared with the daemon (same host)."""
+        return self._conn.local is not None
 
     # ---- devices ----
 

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("kp")
 
 
+# Initial data up to this size travels inside CreateTensor; larger shared-memory tensors are
+# written in place and uploaded by a sync-device evaluation instead.
+_INLINE_CREATE_BYTES = 1 << 20
+
+
 class Tensor(RemoteObject):
     """A tensor: GPU memory in the daemon plus a host copy (a numpy array) in this process.
 
@@ -70,25 +75,55 @@ class Tensor(RemoteObject):
         self._manager: Optional["Manager"] = None
         self._handle = 0
         self._destroyed = False
+        self._shared = False  # the host copy is a view on the session's shared memory
 
     def _create(self, manager: "Manager") -> None:
-        """Creates the tensor in the daemon with the current host copy as its contents."""
+        """Creates the tensor in the daemon with the current host copy as its contents.
+
+        On the daemon's host, the host copy moves into the session's shared memory (bool
+        tensors excepted: their host array has another layout than the GPU's).
+        """
         if self._handle:
             raise FailedPreconditionError("the tensor was already created")
         if self._destroyed:
             raise FailedPreconditionError("the tensor was destroyed")
-        response = manager._conn.call(
+        conn = manager._conn
+        shared = (
+            conn.local is not None
+            and self._data_type != TensorDataTypes.eBool
+            and self._tensor_type != TensorTypes.storage
+            and self._array.size > 0
+        )
+        # Small initial data travels in the request; large data is written in place after.
+        inline = not shared or self._array.nbytes <= _INLINE_CREATE_BYTES
+        response = conn.call(
             "CreateTensor",
             compute_pb2.CreateTensorRequest(
-                session=manager._conn.session,
+                session=conn.session,
                 data_type=data_type_proto(self._data_type),
                 tensor_type=tensor_type_proto(self._tensor_type),
                 size=self._array.size,
-                data=wire_bytes(self._array) if self._array.size else b"",
+                data=wire_bytes(self._array) if inline and self._array.size else b"",
+                shared_memory=shared,
             ),
         )
         self._manager = manager
         self._handle = response.tensor
+        if shared:
+            assert conn.local is not None
+            arena = conn.local.arena(response.region.arena)
+            view = np.frombuffer(
+                arena, dtype=self._array.dtype, count=self._array.size,
+                offset=response.region.offset,
+            )
+            if not inline:
+                view[...] = self._array
+            self._array = view
+            self._shared = True
+            if not inline:
+                from .operations import OpTensorSyncDevice
+
+                manager._eval_ops([OpTensorSyncDevice([self])])
 
     # ---- identity and state ----
 

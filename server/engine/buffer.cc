@@ -1,8 +1,10 @@
 #include "buffer.h"
 
+#include <string>
 #include <utility>
 
 #include "device.h"
+#include "error.h"
 #include "vk_check.h"
 
 namespace kp::engine {
@@ -38,6 +40,53 @@ Buffer::Buffer(Device& device, VkDeviceSize size, VkBufferUsageFlags usage,
   allocated_ = requirements.size;
   counter_ = &device.allocationCounter();
   counter_->fetch_add(allocated_);
+}
+
+Buffer Buffer::importHost(Device& device, void* pointer, VkDeviceSize size,
+                          VkBufferUsageFlags usage) {
+  const uint64_t alignment = device.info().importHostPointerAlignment;
+  require(alignment > 0, ErrorCode::kFailedPrecondition,
+          "the device cannot import host memory (no VK_EXT_external_memory_host)");
+  require(reinterpret_cast<uintptr_t>(pointer) % alignment == 0 && size % alignment == 0,
+          ErrorCode::kInvalidArgument,
+          "host memory to import must be aligned to " + std::to_string(alignment) + " bytes");
+  const uint32_t importable = device.hostPointerMemoryTypes(pointer);
+  require(importable != 0, ErrorCode::kFailedPrecondition,
+          "the device cannot import this host memory");
+
+  Buffer buffer;
+  VkDevice handle = device.handle();
+  VkExternalMemoryBufferCreateInfo external{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO};
+  external.handleTypes = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT;
+  VkBufferCreateInfo info{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+  info.pNext = &external;
+  info.size = size;
+  info.usage = usage;
+  info.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+  VkBuffer raw = VK_NULL_HANDLE;
+  vkCheck(vkCreateBuffer(handle, &info, nullptr, &raw), "vkCreateBuffer");
+  buffer.buffer_ = UniqueBuffer(handle, raw);
+
+  VkMemoryRequirements requirements{};
+  vkGetBufferMemoryRequirements(handle, raw, &requirements);
+  require(requirements.size <= size, ErrorCode::kFailedPrecondition,
+          "the device needs more memory than the host region to import");
+  VkImportMemoryHostPointerInfoEXT import{VK_STRUCTURE_TYPE_IMPORT_MEMORY_HOST_POINTER_INFO_EXT};
+  import.handleType = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT;
+  import.pHostPointer = pointer;
+  VkMemoryAllocateInfo allocate{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+  allocate.pNext = &import;
+  allocate.allocationSize = size;
+  allocate.memoryTypeIndex =
+      device.memoryType(requirements.memoryTypeBits & importable,
+                        VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
+  VkDeviceMemory memory = VK_NULL_HANDLE;
+  vkCheck(vkAllocateMemory(handle, &allocate, nullptr, &memory), "vkAllocateMemory (import)");
+  buffer.memory_ = UniqueMemory(handle, memory);
+  vkCheck(vkBindBufferMemory(handle, raw, memory, 0), "vkBindBufferMemory");
+  buffer.size_ = size;
+  buffer.mapped_ = pointer;  // the host already has it mapped
+  return buffer;
 }
 
 Buffer::~Buffer() { release(); }

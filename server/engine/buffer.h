@@ -19,6 +19,12 @@ class Buffer {
   // when available). Host-visible memory must also be host-coherent and is mapped.
   Buffer(Device& device, VkDeviceSize size, VkBufferUsageFlags usage,
          VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred = 0);
+  // A buffer over `size` bytes of host memory at `pointer`, imported with
+  // VK_EXT_external_memory_host: the GPU reads and writes those pages directly. Both must be
+  // aligned to DeviceInfo::importHostPointerAlignment, and the memory must outlive the buffer.
+  // Throws Error when the device cannot import it.
+  static Buffer importHost(Device& device, void* pointer, VkDeviceSize size,
+                           VkBufferUsageFlags usage);
   ~Buffer();
 
   Buffer(Buffer&& other) noexcept;

@@ -84,6 +84,10 @@ std::shared_ptr<Device> Device::open(std::shared_ptr<Instance> instance, uint32_
     self->queues_.push_back(std::move(queue));
   }
   self->pipelines_ = std::make_unique<PipelineCache>(self->device_);
+  if (self->info_.externalMemoryHost) {
+    self->getHostPointerProperties_ = reinterpret_cast<PFN_vkGetMemoryHostPointerPropertiesEXT>(
+        vkGetDeviceProcAddr(self->device_, "vkGetMemoryHostPointerPropertiesEXT"));
+  }
   spdlog::debug("opened device {} ({}) with {} queue(s)", index, self->info_.name,
                 self->queues_.size());
   return self;
@@ -168,6 +172,16 @@ void Device::runOnce(const std::function<void(VkCommandBuffer)>& record, uint32_
     fail(ErrorCode::kDeadlineExceeded, "set-up command did not finish in time");
   }
   vkCheck(result, "vkWaitForFences");
+}
+
+uint32_t Device::hostPointerMemoryTypes(const void* pointer) const {
+  if (!getHostPointerProperties_ || info_.importHostPointerAlignment == 0) return 0;
+  VkMemoryHostPointerPropertiesEXT properties{VK_STRUCTURE_TYPE_MEMORY_HOST_POINTER_PROPERTIES_EXT};
+  if (getHostPointerProperties_(device_, VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT,
+                                pointer, &properties) != VK_SUCCESS) {
+    return 0;
+  }
+  return properties.memoryTypeBits;
 }
 
 void Device::waitIdle() { vkCheck(vkDeviceWaitIdle(device_), "vkDeviceWaitIdle"); }

@@ -50,6 +50,10 @@ class Device : public std::enable_shared_from_this<Device> {
 
   PipelineCache& pipelines() { return *pipelines_; }
 
+  // Memory types that can import host memory at `pointer` (VK_EXT_external_memory_host);
+  // 0 when the device cannot.
+  uint32_t hostPointerMemoryTypes(const void* pointer) const;
+
   // Bytes of device memory currently allocated through this device (all buffers).
   uint64_t allocatedBytes() const { return allocated_.load(); }
   std::atomic<uint64_t>& allocationCounter() { return allocated_; }
@@ -79,6 +83,7 @@ class Device : public std::enable_shared_from_this<Device> {
   std::vector<uint32_t> families_;
   std::vector<Queue> queues_;
   std::unique_ptr<PipelineCache> pipelines_;
+  PFN_vkGetMemoryHostPointerPropertiesEXT getHostPointerProperties_ = nullptr;
   std::atomic<uint64_t> allocated_{0};
 };
 

@@ -97,6 +97,14 @@ DeviceInfo queryDeviceInfo(VkPhysicalDevice physical, uint32_t index) {
   info.shaderInt64 = features.shaderInt64;
   info.shaderInt16 = features.shaderInt16;
   info.externalMemoryHost = hasExtension(physical, VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
+  if (info.externalMemoryHost) {
+    VkPhysicalDeviceExternalMemoryHostPropertiesEXT host{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT};
+    VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+    props.pNext = &host;
+    vkGetPhysicalDeviceProperties2(physical, &props);
+    info.importHostPointerAlignment = host.minImportedHostPointerAlignment;
+  }
 
   uint32_t familyCount = 0;
   vkGetPhysicalDeviceQueueFamilyProperties(physical, &familyCount, nullptr);

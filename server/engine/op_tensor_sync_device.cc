@@ -24,6 +24,10 @@ OpTensorSyncDevice::OpTensorSyncDevice(std::vector<std::shared_ptr<Tensor>> tens
 
 void OpTensorSyncDevice::checkUsable() const { checkTensors(name(), tensors_); }
 
+void OpTensorSyncDevice::preEval() {
+  for (const auto& tensor : tensors_) tensor->pushExternalHostCopy();
+}
+
 void OpTensorSyncDevice::record(VkCommandBuffer commandBuffer) const {
   for (const auto& tensor : tensors_) tensor->recordSyncDevice(commandBuffer);
 }

@@ -14,6 +14,7 @@ class OpTensorSyncDevice : public Op {
   const char* name() const override { return "OpTensorSyncDevice"; }
   void checkUsable() const override;
   void record(VkCommandBuffer commandBuffer) const override;
+  void preEval() override;
   std::vector<std::shared_ptr<Tensor>> tensors() const override { return tensors_; }
   std::vector<std::shared_ptr<Tensor>> hostInputs() const override { return tensors_; }
 

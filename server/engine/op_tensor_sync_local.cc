@@ -11,6 +11,10 @@ OpTensorSyncLocal::OpTensorSyncLocal(std::vector<std::shared_ptr<Tensor>> tensor
 
 void OpTensorSyncLocal::checkUsable() const { checkTensors(name(), tensors_); }
 
+void OpTensorSyncLocal::postEval() {
+  for (const auto& tensor : tensors_) tensor->pullExternalHostCopy();
+}
+
 void OpTensorSyncLocal::record(VkCommandBuffer commandBuffer) const {
   for (const auto& tensor : tensors_) tensor->recordSyncLocal(commandBuffer);
 }

@@ -14,6 +14,7 @@ class OpTensorSyncLocal : public Op {
   const char* name() const override { return "OpTensorSyncLocal"; }
   void checkUsable() const override;
   void record(VkCommandBuffer commandBuffer) const override;
+  void postEval() override;
   std::vector<std::shared_ptr<Tensor>> tensors() const override { return tensors_; }
   std::vector<std::shared_ptr<Tensor>> hostOutputs() const override { return tensors_; }
 

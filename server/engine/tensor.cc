@@ -27,7 +27,8 @@ Tensor::Tensor(std::shared_ptr<Device> device, DataType dataType, uint64_t count
     : device_(std::move(device)), dataType_(dataType), tensorType_(tensorType), count_(count) {}
 
 std::shared_ptr<Tensor> Tensor::create(std::shared_ptr<Device> device, DataType dataType,
-                                       uint64_t count, TensorType tensorType, const void* data) {
+                                       uint64_t count, TensorType tensorType, const void* data,
+                                       const ExternalHostMemory* external) {
   require(count > 0, ErrorCode::kInvalidArgument,
           "tensor size must be greater than zero (got 0 elements)");
   const uint64_t limit = std::numeric_limits<uint64_t>::max() / elementSize(dataType);
@@ -41,29 +42,56 @@ std::shared_ptr<Tensor> Tensor::create(std::shared_ptr<Device> device, DataType 
          "tensor of " + std::to_string(bytes) + " bytes exceeds the device's largest allocation (" +
              std::to_string(maxAllocation) + " bytes)");
   }
+  if (external && tensorType != TensorType::kStorage) {
+    require(external->pointer != nullptr && external->size >= bytes, ErrorCode::kInvalidArgument,
+            "external host memory of " + std::to_string(external->size) +
+                " bytes is too small for a tensor of " + std::to_string(bytes) + " bytes");
+    tensor->external_ = *external;
+  }
+
+  // The host copy's own buffer: device tensors have staging, host tensors their one buffer.
+  // External host memory replaces it when the device can import it.
+  auto hostBuffer = [&](VkBufferUsageFlags usage, VkMemoryPropertyFlags preferred) {
+    if (tensor->external_.pointer) {
+      const uint64_t alignment = device->info().importHostPointerAlignment;
+      const uint64_t importSize =
+          alignment ? (bytes + alignment - 1) / alignment * alignment : bytes;
+      if (alignment && importSize <= tensor->external_.size) {
+        try {
+          Buffer imported =
+              Buffer::importHost(*device, tensor->external_.pointer, importSize, usage);
+          tensor->imported_ = true;
+          return imported;
+        } catch (const Error&) {
+          // Fall back to a mirrored copy in a buffer of the tensor's own.
+        }
+      }
+    }
+    return Buffer(*device, bytes, usage, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT, preferred);
+  };
+  auto fillHostCopy = [&](void* target) {
+    if (data) {
+      std::memcpy(target, data, bytes);
+    } else {
+      std::memset(target, 0, bytes);
+    }
+  };
 
   switch (tensorType) {
     case TensorType::kDevice: {
       tensor->primary_ = Buffer(*device, bytes, kPrimaryUsage, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
-      tensor->staging_ = Buffer(*device, bytes, kStagingUsage, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT,
-                                VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
-      if (data) {
-        std::memcpy(tensor->staging_.mapped(), data, bytes);
-      } else {
-        std::memset(tensor->staging_.mapped(), 0, bytes);
-      }
+      tensor->staging_ = hostBuffer(kStagingUsage, VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
+      fillHostCopy(tensor->staging_.mapped());
+      if (tensor->external_.pointer && !tensor->imported_) fillHostCopy(tensor->external_.pointer);
       device->runOnce([&](VkCommandBuffer commandBuffer) {
         recordCopy(commandBuffer, tensor->staging_.handle(), tensor->primary_.handle(), bytes);
       });
       break;
     }
     case TensorType::kHost: {
-      tensor->primary_ = Buffer(*device, bytes, kPrimaryUsage, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT);
-      if (data) {
-        std::memcpy(tensor->primary_.mapped(), data, bytes);
-      } else {
-        std::memset(tensor->primary_.mapped(), 0, bytes);
-      }
+      tensor->primary_ = hostBuffer(kPrimaryUsage, 0);
+      fillHostCopy(tensor->primary_.mapped());
+      if (tensor->external_.pointer && !tensor->imported_) fillHostCopy(tensor->external_.pointer);
       break;
     }
     case TensorType::kStorage: {
@@ -88,6 +116,21 @@ std::shared_ptr<Tensor> Tensor::create(std::shared_ptr<Device> device, DataType 
 void Tensor::destroy() {
   staging_ = Buffer();
   primary_ = Buffer();
+  imported_ = false;
+  external_ = ExternalHostMemory();  // after the buffers that may import it
+}
+
+void* Tensor::mirror() const {
+  if (!external_.pointer || imported_ || !isInit()) return nullptr;
+  return tensorType_ == TensorType::kDevice ? staging_.mapped() : primary_.mapped();
+}
+
+void Tensor::pushExternalHostCopy() {
+  if (void* target = mirror()) std::memcpy(target, external_.pointer, byteSize());
+}
+
+void Tensor::pullExternalHostCopy() {
+  if (void* source = mirror()) std::memcpy(external_.pointer, source, byteSize());
 }
 
 void Tensor::requireInit(const char* what) const {
@@ -97,6 +140,7 @@ void Tensor::requireInit(const char* what) const {
 
 void* Tensor::hostData() const {
   if (!isInit()) return nullptr;
+  if (external_.pointer) return external_.pointer;
   switch (tensorType_) {
     case TensorType::kDevice:
       return staging_.mapped();

@@ -21,14 +21,30 @@ namespace kp::engine {
 
 class Device;
 
+// Host memory a tensor's host copy lives in instead of memory of its own: e.g. a region the
+// daemon shares with a client process. `pointer` stays valid for `size` bytes while `owner`
+// lives; the tensor keeps `owner` alive.
+struct ExternalHostMemory {
+  void* pointer = nullptr;
+  uint64_t size = 0;
+  std::shared_ptr<void> owner;
+};
+
 class Tensor {
  public:
   // Creates a tensor of `count` elements (count > 0). `data`, if given, holds count elements
   // (elementSize(type) bytes each) and becomes the tensor's contents on the GPU and in its host
   // copy; otherwise both are zeroed. Never exposes memory a previous user left behind.
+  //
+  // With `external` (device and host tensors), the host copy is that memory. Where the device
+  // can import it (VK_EXT_external_memory_host, aligned), it *is* the staging buffer of a
+  // device tensor or the buffer of a host tensor, so the GPU copies straight from it;
+  // otherwise the tensor mirrors it: OpTensorSyncDevice copies it into the tensor's own
+  // staging first and OpTensorSyncLocal copies back after (isImported() tells which).
   static std::shared_ptr<Tensor> create(std::shared_ptr<Device> device, DataType dataType,
                                         uint64_t count, TensorType tensorType,
-                                        const void* data = nullptr);
+                                        const void* data = nullptr,
+                                        const ExternalHostMemory* external = nullptr);
 
   template <typename T>
   static std::shared_ptr<Tensor> create(std::shared_ptr<Device> device, const std::vector<T>& data,
@@ -50,6 +66,14 @@ class Tensor {
 
   // The host copy: byteSize() bytes, or nullptr for storage or destroyed tensors.
   void* hostData() const;
+  // True when the host copy is external memory (see create), imported or mirrored.
+  bool hasExternalHostMemory() const { return external_.pointer != nullptr; }
+  // True when the GPU uses the external host memory directly.
+  bool isImported() const { return imported_; }
+  // For a mirrored external host copy: external -> the tensor's own host-visible buffer, and
+  // back. No-ops otherwise. OpTensorSyncDevice / OpTensorSyncLocal call them.
+  void pushExternalHostCopy();
+  void pullExternalHostCopy();
   bool hasHostData() const { return tensorType_ != TensorType::kStorage; }
 
   // Copies `bytes` bytes (must equal byteSize()) into / out of the host copy.
@@ -83,6 +107,10 @@ class Tensor {
   uint64_t count_;
   Buffer primary_;
   Buffer staging_;
+  ExternalHostMemory external_;
+  bool imported_ = false;
+  // The buffer the host copy is mirrored into (staging_ or primary_), when not imported.
+  void* mirror() const;
 };
 
 template <typename T>

@@ -29,7 +29,7 @@ grpc::Status ComputeService::CreateTensor(grpc::ServerContext*,
                                           const v1::CreateTensorRequest* request,
                                           v1::CreateTensorResponse* response) {
   return guarded("CreateTensor", [&] {
-    response->set_tensor(registry_.find(request->session())->createTensor(*request));
+    registry_.find(request->session())->createTensor(*request, response);
   });
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace kp::service {
 
@@ -16,6 +17,10 @@ struct ServiceConfig {
   uint32_t maxSessions = 256;
   // When a session ends, how long to wait for its running evaluations before freeing it.
   uint64_t closeWaitMs = 10'000;
+  // Size of each arena of a session's shared memory (a larger tensor gets its own arena).
+  uint64_t sharedArenaBytes = 64ull << 20;
+  // The local data socket offered to sessions opened over a Unix socket (empty: none).
+  std::string dataSocket;
 };
 
 }  // namespace kp::service

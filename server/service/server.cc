@@ -49,6 +49,13 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
                                       const ServerOptions& options) {
   std::unique_ptr<Server> server(new Server());
   server->options_ = options;
+  for (const std::string& address : options.listen) {
+    if (options.localDataSocket && isUnix(address)) {
+      server->options_.service.dataSocket =
+          address.substr(std::string(kUnixPrefix).size()) + ".data";
+      break;
+    }
+  }
   server->pool_ = std::make_unique<DevicePool>(instance);
   server->registry_ = std::make_unique<SessionRegistry>(*server->pool_, server->options_.service);
   server->service_ = std::make_unique<ComputeService>(*server->pool_, *server->registry_);
@@ -94,6 +101,11 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
     const std::string host = address.substr(0, address.rfind(':'));
     server->addresses_.push_back(host + ":" + std::to_string(*ports[i]));
   }
+  if (!server->options_.service.dataSocket.empty()) {
+    server->local_ = std::make_unique<LocalChannel>(server->options_.service.dataSocket,
+                                                    *server->registry_, options.maxMessageBytes);
+    spdlog::info("local data socket {}", server->local_->path());
+  }
   for (const std::string& address : server->addresses_) spdlog::info("listening on {}", address);
   return server;
 }
@@ -105,6 +117,7 @@ Server::~Server() {
 void Server::shutdown(std::chrono::milliseconds drain) {
   if (shutDown_) return;
   shutDown_ = true;
+  if (local_) local_->stop();
   registry_->closeAll("the daemon is shutting down");
   server_->Shutdown(std::chrono::system_clock::now() + drain);
   server_->Wait();

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "device_pool.h"
 #include "instance.h"
+#include "local_channel.h"
 #include "session_registry.h"
 
 namespace kp::service {
@@ -23,6 +24,9 @@ struct ServerOptions {
   ServiceConfig service;
   // Largest request or reply message, in bytes.
   int maxMessageBytes = 256 * 1024 * 1024;
+  // Offer same-host clients the local data socket (shared memory, evaluations without gRPC)
+  // next to the first Unix socket, at its path + ".data".
+  bool localDataSocket = true;
 };
 
 // The default local socket: $XDG_RUNTIME_DIR/kp/kpd.sock, else /run/kp/kpd.sock.
@@ -52,6 +56,7 @@ class Server {
   std::unique_ptr<SessionRegistry> registry_;
   std::unique_ptr<ComputeService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<LocalChannel> local_;
   std::vector<std::string> addresses_;
   std::vector<std::string> socketPaths_;
   bool shutDown_ = false;

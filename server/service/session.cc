@@ -58,7 +58,25 @@ void Session::setCloseListener(std::function<void(const std::string&)> listener)
 
 // ---- tensors ----
 
-uint64_t Session::createTensor(const v1::CreateTensorRequest& request) {
+uint64_t Session::attachLocal() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  requireOpen();
+  if (!shared_) {
+    const uint64_t alignment = std::max<uint64_t>(4096, device_->info().importHostPointerAlignment);
+    shared_ = std::make_unique<SharedMemory>(alignment, config_.sharedArenaBytes);
+  }
+  return shared_->alignment();
+}
+
+std::shared_ptr<SharedArena> Session::arena(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  requireOpen();
+  require(shared_ != nullptr, ErrorCode::kFailedPrecondition, "the session has no shared memory");
+  return shared_->arena(id);
+}
+
+void Session::createTensor(const v1::CreateTensorRequest& request,
+                           v1::CreateTensorResponse* response) {
   const engine::DataType dataType = toEngine(request.data_type(), "data_type");
   const engine::TensorType tensorType = toEngine(request.tensor_type(), "tensor_type");
   require(request.size() > 0, ErrorCode::kInvalidArgument,
@@ -73,16 +91,32 @@ uint64_t Session::createTensor(const v1::CreateTensorRequest& request) {
                 std::to_string(request.size()) + " " + engine::dataTypeName(dataType) +
                 " elements needs " + std::to_string(bytes) + " (or none for zeros)");
   }
+  std::shared_ptr<SharedRegion> region;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     requireOpen();
+    if (request.shared_memory()) {
+      require(tensorType != engine::TensorType::kStorage, ErrorCode::kInvalidArgument,
+              "shared_memory: a storage tensor has no host copy to share");
+      require(shared_ != nullptr, ErrorCode::kFailedPrecondition,
+              "shared_memory: attach a local data connection first (SessionOpened.data_socket)");
+      region = shared_->allocate(bytes);
+    }
   }
+  engine::ExternalHostMemory external;
+  if (region) external = {region->data(), region->size, region};
   // Allocation and the first upload happen outside the lock: the tensor is not shared yet.
   auto tensor = engine::Tensor::create(device_, dataType, request.size(), tensorType,
-                                       request.data().empty() ? nullptr : request.data().data());
+                                       request.data().empty() ? nullptr : request.data().data(),
+                                       region ? &external : nullptr);
   std::lock_guard<std::mutex> lock(mutex_);
   requireOpen();
-  return tensors_.add(std::move(tensor), random_);
+  response->set_tensor(tensors_.add(std::move(tensor), random_));
+  if (region) {
+    response->mutable_region()->set_arena(region->arena->id());
+    response->mutable_region()->set_offset(region->offset);
+    response->mutable_region()->set_size(region->size);
+  }
 }
 
 void Session::destroyTensor(uint64_t handle) {
@@ -311,6 +345,7 @@ void Session::collect(const SequenceEntry& entry, v1::EvalResponse* response) {
   response->set_finished(true);
   for (const Download& download : entry.downloads) {
     if (!download.tensor->isInit()) continue;  // destroyed since it was recorded
+    if (download.tensor->hasExternalHostMemory()) continue;  // the client sees it in place
     v1::TensorData* data = response->add_downloads();
     data->set_tensor(download.handle);
     std::string* bytes = data->mutable_data();

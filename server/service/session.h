@@ -24,6 +24,7 @@
 #include "kp/v1/compute.pb.h"
 #include "op_builder.h"
 #include "sequence.h"
+#include "shared_memory.h"
 #include "tensor.h"
 
 namespace kp::service {
@@ -46,7 +47,7 @@ class Session {
   uint32_t leaseSeconds() const { return leaseSeconds_; }
 
   // The bodies of the session's RPCs. They throw engine::Error; the service maps it.
-  uint64_t createTensor(const v1::CreateTensorRequest& request);
+  void createTensor(const v1::CreateTensorRequest& request, v1::CreateTensorResponse* response);
   void destroyTensor(uint64_t handle);
   std::string readTensor(uint64_t handle);
   void writeTensor(uint64_t handle, const std::string& data);
@@ -61,6 +62,12 @@ class Session {
             std::chrono::system_clock::time_point deadline);
   void evalAsync(const v1::EvalRequest& request);
   void evalAwait(const v1::EvalAwaitRequest& request, v1::EvalResponse* response);
+
+  // A local data connection attached: shared-memory tensors become available. Returns the
+  // alignment of shared regions.
+  uint64_t attachLocal();
+  // An arena of the session's shared memory (NotFound if none such).
+  std::shared_ptr<SharedArena> arena(uint64_t id);
 
   // Marks the session used now (every request does).
   void touch();
@@ -111,6 +118,8 @@ class Session {
   HandleTable<SequenceEntry> sequences_{"sequence"};
   // Sequences of Eval requests with sequence = 0, alive while they run.
   std::vector<std::shared_ptr<SequenceEntry>> anonymous_;
+  // Created when the first local data connection attaches.
+  std::unique_ptr<SharedMemory> shared_;
 };
 
 }  // namespace kp::service

@@ -70,6 +70,9 @@ std::shared_ptr<Session> SessionRegistry::open(const v1::OpenSessionRequest& req
   toProto(device->info(), opened->mutable_device());
   for (uint32_t family : device->families()) opened->add_queue_families(family);
   opened->set_lease_seconds(lease);
+  if (!config_.dataSocket.empty() && peer.rfind("unix:", 0) == 0) {
+    opened->set_data_socket(config_.dataSocket);
+  }
 
   std::lock_guard<std::mutex> lock(mutex_);
   engine::require(sessions_.size() < config_.maxSessions, engine::ErrorCode::kResourceExhausted,

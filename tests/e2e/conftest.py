@@ -97,9 +97,13 @@ def private_daemon() -> Iterator[Daemon]:
     d.cleanup()
 
 
-@pytest.fixture
-def mgr(daemon: Daemon) -> Iterator[kp.Manager]:
-    m = kp.Manager(address=daemon.address)
+@pytest.fixture(params=["shared-memory", "socket"])
+def mgr(daemon: Daemon, request: pytest.FixtureRequest) -> Iterator[kp.Manager]:
+    """A Manager on the shared daemon, once with each data path: host copies in memory
+    shared with the daemon (the local fast path), and host copies sent over the socket."""
+    shared = request.param == "shared-memory"
+    m = kp.Manager(address=daemon.address, shared_memory=shared)
+    assert m.shared_memory == shared
     yield m
     m.destroy()
 

@@ -1,0 +1,157 @@
+"""The same-host fast path: the daemon's local data socket (proto/kp/v1/local.proto).
+
+Connections carry length-prefixed LocalRequest/LocalResponse frames. A pool keeps one
+connection per concurrent caller, so evaluations from several threads run at once. Arenas of
+the session's shared memory arrive as memfds (SCM_RIGHTS) and are mapped here: shared-memory
+tensors' host copies are numpy views on them.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import socket
+import struct
+import threading
+from typing import Dict, List, Optional, Tuple
+
+import grpc
+
+from ._errors import KpError, UnavailableError, from_code
+from .v1 import local_pb2
+
+_HEADER = struct.Struct("<I")
+
+
+class _Link:
+    """One connection, attached to the session."""
+
+    def __init__(self, path: str, session: str):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.sock.connect(path)
+            response, _ = self.request(
+                local_pb2.LocalRequest(attach=local_pb2.AttachRequest(session=session))
+            )
+        except BaseException:
+            self.sock.close()
+            raise
+        self.alignment = response.attach.alignment
+
+    def _receive_exactly(self, size: int) -> bytes:
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        got = 0
+        while got < size:
+            n = self.sock.recv_into(view[got:], size - got)
+            if n == 0:
+                raise ConnectionResetError("the daemon closed the local data connection")
+            got += n
+        return bytes(buffer)
+
+    def request(self, message: local_pb2.LocalRequest) -> Tuple[local_pb2.LocalResponse, List[int]]:
+        """Sends one request; returns the response and any file descriptors that came with it."""
+        payload = message.SerializeToString()
+        try:
+            self.sock.sendall(_HEADER.pack(len(payload)) + payload)
+            header, fds, _, _ = socket.recv_fds(self.sock, _HEADER.size, 1)
+            if not header:
+                raise ConnectionResetError("the daemon closed the local data connection")
+            if len(header) < _HEADER.size:
+                header += self._receive_exactly(_HEADER.size - len(header))
+            (length,) = _HEADER.unpack(header)
+            body = self._receive_exactly(length)
+        except OSError as error:
+            raise UnavailableError(
+                f"cannot reach kpd at unix:{self.path} (local data socket): {error}",
+                grpc.StatusCode.UNAVAILABLE,
+            ) from None
+        response = local_pb2.LocalResponse.FromString(body)
+        if response.code != 0:
+            for fd in fds:
+                os.close(fd)
+            raise from_code(response.code, response.message, f"unix:{self.path}")
+        return response, list(fds)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class LocalChannel:
+    """The pool of local connections of one session, and its mapped arenas."""
+
+    def __init__(self, path: str, session: str):
+        self.path = path
+        self.session = session
+        self._lock = threading.Lock()
+        self._idle: List[_Link] = []
+        self._arenas: Dict[int, mmap.mmap] = {}
+        first = _Link(path, session)  # fails early if the socket cannot be used
+        self.alignment = first.alignment
+        self._idle.append(first)
+
+    def request(self, message: local_pb2.LocalRequest) -> local_pb2.LocalResponse:
+        link = self._acquire()
+        try:
+            response, fds = link.request(message)
+        except KpError as error:
+            if isinstance(error, UnavailableError):
+                link.close()
+                link = None
+            raise
+        finally:
+            if link is not None:
+                self._release(link)
+        for fd in fds:
+            os.close(fd)
+        return response
+
+    def arena(self, arena_id: int) -> mmap.mmap:
+        """The mapping of a shared-memory arena, fetched from the daemon the first time."""
+        with self._lock:
+            mapped = self._arenas.get(arena_id)
+        if mapped is not None:
+            return mapped
+        link = self._acquire()
+        try:
+            response, fds = link.request(
+                local_pb2.LocalRequest(map_arena=local_pb2.MapArenaRequest(arena=arena_id))
+            )
+        finally:
+            self._release(link)
+        if len(fds) != 1:
+            raise UnavailableError(f"kpd sent no file descriptor for arena {arena_id}")
+        try:
+            mapped = mmap.mmap(fds[0], response.map_arena.size, mmap.MAP_SHARED,
+                               mmap.PROT_READ | mmap.PROT_WRITE)
+        finally:
+            os.close(fds[0])
+        with self._lock:
+            return self._arenas.setdefault(arena_id, mapped)
+
+    def _acquire(self) -> _Link:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return _Link(self.path, self.session)
+
+    def _release(self, link: _Link) -> None:
+        with self._lock:
+            self._idle.append(link)
+
+    def close(self) -> None:
+        with self._lock:
+            links, self._idle = self._idle, []
+        for link in links:
+            link.close()
+        # Arena mappings stay valid for arrays still viewing them; they go with those arrays.
+
+
+def open_local_channel(data_socket: str, session: str) -> Optional[LocalChannel]:
+    """The local channel, or None when the data socket cannot be used from here."""
+    if not data_socket or not hasattr(socket, "recv_fds"):
+        return None
+    try:
+        return LocalChannel(data_socket, session)
+    except (OSError, KpError):
+        return None

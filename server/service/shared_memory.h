@@ -1,0 +1,73 @@
+// A session's shared memory: arenas (sealed memfds, mapped by the daemon and by the client)
+// from which shared-memory tensors take their host copies. No global names: an arena is
+// reachable only through its file descriptor, handed to the session's own local connections.
+// Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace kp::service {
+
+class SharedArena {
+ public:
+  // A memfd of `size` bytes, sealed against shrinking and growing, mapped read-write.
+  // Throws engine::Error(kResourceExhausted) when the memory cannot be had.
+  SharedArena(uint64_t id, uint64_t size);
+  ~SharedArena();
+
+  SharedArena(const SharedArena&) = delete;
+  SharedArena& operator=(const SharedArena&) = delete;
+
+  uint64_t id() const { return id_; }
+  uint64_t size() const { return size_; }
+  int fd() const { return fd_; }
+  char* base() const { return base_; }
+
+  // First fit; returns false when no free run of `bytes` (a multiple of the page size) exists.
+  bool allocate(uint64_t bytes, uint64_t* offset);
+  void release(uint64_t offset, uint64_t bytes);
+
+ private:
+  const uint64_t id_;
+  const uint64_t size_;
+  int fd_ = -1;
+  char* base_ = nullptr;
+  std::mutex mutex_;
+  std::map<uint64_t, uint64_t> free_;  // offset -> bytes, non-adjacent runs
+};
+
+// Bytes of an arena held by one tensor; returned to the arena when the last owner lets go.
+struct SharedRegion {
+  std::shared_ptr<SharedArena> arena;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+
+  SharedRegion(std::shared_ptr<SharedArena> a, uint64_t o, uint64_t s)
+      : arena(std::move(a)), offset(o), size(s) {}
+  ~SharedRegion() { arena->release(offset, size); }
+  void* data() const { return arena->base() + offset; }
+};
+
+class SharedMemory {
+ public:
+  // `alignment`: page size of regions (at least 4096 and a multiple of the device's import
+  // alignment). `arenaSize`: size of a new arena unless a tensor needs a larger one.
+  SharedMemory(uint64_t alignment, uint64_t arenaSize);
+
+  std::shared_ptr<SharedRegion> allocate(uint64_t bytes);
+  // NotFound for an unknown id.
+  std::shared_ptr<SharedArena> arena(uint64_t id) const;
+  uint64_t alignment() const { return alignment_; }
+
+ private:
+  const uint64_t alignment_;
+  const uint64_t arenaSize_;
+  mutable std::mutex mutex_;
+  std::vector<std::shared_ptr<SharedArena>> arenas_;
+};
+
+}  // namespace kp::service
