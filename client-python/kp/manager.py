@@ -13,10 +13,12 @@ import numpy as np
 from ._address import resolve_address
 from ._connection import Connection
 from ._evaluation import (
+    STREAM_THRESHOLD,
     apply_downloads,
     create_pending_tensors,
     op_protos,
     release,
+    stream_uploads,
     upload_messages,
 )
 from ._legacy import LegacyManagerMixin
@@ -217,9 +219,15 @@ class Manager(LegacyManagerMixin):
             protos = op_protos(ops, self)
             if not protos:
                 return
-            request = compute_pb2.EvalRequest(session=self._conn.session, sequence=0, record=True)
+            request = compute_pb2.EvalRequest(
+                session=self._conn.session,
+                sequence=0,
+                record=True,
+                inline_download_limit=STREAM_THRESHOLD,
+            )
             request.ops.extend(protos)
             request.uploads.extend(upload_messages(ops))
-            apply_downloads(ops, self._conn.call("Eval", request))
+            stream_uploads(ops, self._conn)
+            apply_downloads(ops, self._conn.call("Eval", request), self._conn)
         finally:
             release(ops)

@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, List, Optional
 
 from ._errors import DeadlineExceededError, FailedPreconditionError
 from ._evaluation import (
+    STREAM_THRESHOLD,
     apply_downloads,
     create_pending_tensors,
     op_protos,
     release,
+    stream_uploads,
     upload_messages,
 )
 from ._legacy import LegacySequenceMixin
@@ -167,7 +169,10 @@ class Sequence(RemoteObject, LegacySequenceMixin):
                 response = self._call(
                     "EvalAwait",
                     compute_pb2.EvalAwaitRequest(
-                        session=self._session(), sequence=self._handle, timeout_ns=slice_ns
+                        session=self._session(),
+                        sequence=self._handle,
+                        timeout_ns=slice_ns,
+                        inline_download_limit=STREAM_THRESHOLD,
                     ),
                 )
                 if response.finished:
@@ -188,13 +193,16 @@ class Sequence(RemoteObject, LegacySequenceMixin):
             request.record = True
             request.ops.extend(op_protos(self._ops, manager))
         request.uploads.extend(upload_messages(self._ops))
+        request.inline_download_limit = STREAM_THRESHOLD
+        stream_uploads(self._ops, manager._conn)
         return request
 
     def _finish(self, response: compute_pb2.EvalResponse) -> None:
         """Applies an evaluation's downloads and timestamps."""
         self._recording = False
         self._sent = True
-        apply_downloads(self._ops, response)
+        assert self._manager is not None
+        apply_downloads(self._ops, response, self._manager._conn)
         self._timestamps = list(response.timestamps)
 
     def _call(self, method: str, request: object) -> object:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("kp")
 
 
-# Initial data up to this size travels inside CreateTensor; larger shared-memory tensors are
-# written in place and uploaded by a sync-device evaluation instead.
+# Initial data up to this size travels inside CreateTensor; larger tensors are written in
+# place (shared memory) or streamed, then uploaded by a sync-device evaluation.
 _INLINE_CREATE_BYTES = 1 << 20
 
 
@@ -94,8 +94,9 @@ class Tensor(RemoteObject):
             and self._tensor_type != TensorTypes.storage
             and self._array.size > 0
         )
-        # Small initial data travels in the request; large data is written in place after.
-        inline = not shared or self._array.nbytes <= _INLINE_CREATE_BYTES
+        # Small initial data travels in the request; large data is written in place (shared
+        # memory) or streamed after.
+        inline = self._array.nbytes <= _INLINE_CREATE_BYTES
         response = conn.call(
             "CreateTensor",
             compute_pb2.CreateTensorRequest(
@@ -109,6 +110,12 @@ class Tensor(RemoteObject):
         )
         self._manager = manager
         self._handle = response.tensor
+        if not shared and not inline:
+            from ._evaluation import write_stream
+            from .operations import OpTensorSyncDevice
+
+            write_stream(conn, self._handle, self)
+            manager._eval_ops([OpTensorSyncDevice([self])])
         if shared:
             assert conn.local is not None
             arena = conn.local.arena(response.region.arena)
@@ -204,27 +211,36 @@ class Tensor(RemoteObject):
 
     def map_data_from_host(self) -> None:
         """v0.5/0.6: reads the host copy held by the daemon into this tensor (ReadTensor)."""
+        from ._evaluation import read_stream
+
         handle = self._require_handle("map_data_from_host")
         assert self._manager is not None
-        response = self._manager._conn.call(
-            "ReadTensor",
-            compute_pb2.ReadTensorRequest(session=self._manager._conn.session, tensor=handle),
-        )
-        store_wire_bytes(self._array, response.data)
+        read_stream(self._manager._conn, handle, self)
 
     def map_data_into_host(self) -> None:
         """v0.5/0.6: writes this tensor's host copy into the daemon's (WriteTensor)."""
+        from ._evaluation import write_stream
+
         handle = self._require_handle("map_data_into_host")
         assert self._manager is not None
-        self._manager._conn.call(
-            "WriteTensor",
-            compute_pb2.WriteTensorRequest(
-                session=self._manager._conn.session, tensor=handle, data=wire_bytes(self._array)
-            ),
-        )
+        write_stream(self._manager._conn, handle, self)
 
     def _wire(self) -> bytes:
         return wire_bytes(self._array)
+
+    def _wire_size(self) -> int:
+        """Bytes per element on the wire and the GPU (bool: a uint32)."""
+        return 4 if self._data_type == TensorDataTypes.eBool else self._array.itemsize
+
+    def _wire_chunks(self, chunk_bytes: int) -> Iterator[Tuple[int, bytes]]:
+        """(byte offset, bytes) pieces of the host copy, at most `chunk_bytes` each."""
+        per_chunk = max(1, chunk_bytes // self._wire_size())
+        for start in range(0, self._array.size, per_chunk):
+            yield start * self._wire_size(), wire_bytes(self._array[start:start + per_chunk])
+
+    def _store_chunk(self, offset: int, data: bytes) -> None:
+        start = offset // self._wire_size()
+        store_wire_bytes(self._array[start:start + len(data) // self._wire_size()], data)
 
     def _store(self, data: bytes) -> None:
         store_wire_bytes(self._array, data)

@@ -5,6 +5,13 @@
 #include "status.h"
 
 namespace kp::service {
+namespace {
+
+// ReadTensorStream's default chunk: large enough that per-message costs vanish, small enough to
+// stay far below message limits and to pipeline (see bench/RESULTS.md).
+constexpr uint64_t kChunkBytes = 1 << 20;
+
+}  // namespace
 
 grpc::ServerWriteReactor<v1::SessionEvent>* ComputeService::OpenSession(
     grpc::CallbackServerContext* context, const v1::OpenSessionRequest* request) {
@@ -53,6 +60,50 @@ grpc::Status ComputeService::WriteTensor(grpc::ServerContext*,
                                          v1::WriteTensorResponse*) {
   return guarded("WriteTensor", [&] {
     registry_.find(request->session())->writeTensor(request->tensor(), request->data());
+  });
+}
+
+grpc::Status ComputeService::WriteTensorStream(grpc::ServerContext*,
+                                               grpc::ServerReader<v1::TensorChunk>* reader,
+                                               v1::WriteTensorResponse*) {
+  return guarded("WriteTensorStream", [&] {
+    std::shared_ptr<Session> session;
+    uint64_t tensor = 0;
+    v1::TensorChunk chunk;
+    while (reader->Read(&chunk)) {
+      if (!session) {
+        session = registry_.find(chunk.session());
+        tensor = chunk.tensor();
+      }
+      engine::require(chunk.tensor() == 0 || chunk.tensor() == tensor,
+                      engine::ErrorCode::kInvalidArgument,
+                      "tensor: a stream writes one tensor (" + std::to_string(tensor) +
+                          "), a chunk names " + std::to_string(chunk.tensor()));
+      session->writeTensorChunk(tensor, chunk.offset(), chunk.data());
+    }
+    engine::require(session != nullptr, engine::ErrorCode::kInvalidArgument,
+                    "the stream had no chunk");
+  });
+}
+
+grpc::Status ComputeService::ReadTensorStream(grpc::ServerContext* context,
+                                              const v1::ReadTensorStreamRequest* request,
+                                              grpc::ServerWriter<v1::TensorChunk>* writer) {
+  return guarded("ReadTensorStream", [&] {
+    auto session = registry_.find(request->session());
+    const uint64_t chunkBytes = request->chunk_bytes() ? request->chunk_bytes() : kChunkBytes;
+    v1::TensorChunk chunk;
+    chunk.set_tensor(request->tensor());
+    uint64_t offset = 0;
+    uint64_t size = 0;
+    do {
+      chunk.set_offset(offset);
+      chunk.mutable_data()->clear();
+      size = session->readTensorChunk(request->tensor(), offset, chunkBytes, chunk.mutable_data());
+      if (size == 0 || context->IsCancelled()) break;
+      if (!writer->Write(chunk)) break;
+      offset += chunk.data().size();
+    } while (offset < size);
   });
 }
 

@@ -30,6 +30,10 @@ class ComputeService final
                           v1::ReadTensorResponse*) override;
   grpc::Status WriteTensor(grpc::ServerContext*, const v1::WriteTensorRequest*,
                            v1::WriteTensorResponse*) override;
+  grpc::Status WriteTensorStream(grpc::ServerContext*, grpc::ServerReader<v1::TensorChunk>*,
+                                 v1::WriteTensorResponse*) override;
+  grpc::Status ReadTensorStream(grpc::ServerContext*, const v1::ReadTensorStreamRequest*,
+                                grpc::ServerWriter<v1::TensorChunk>*) override;
   grpc::Status CreateAlgorithm(grpc::ServerContext*, const v1::CreateAlgorithmRequest*,
                                v1::CreateAlgorithmResponse*) override;
   grpc::Status DestroyAlgorithm(grpc::ServerContext*, const v1::DestroyAlgorithmRequest*,

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstring>
 #include <unordered_set>
 
 #include "convert.h"
@@ -151,6 +152,35 @@ void Session::writeTensor(uint64_t handle, const std::string& data) {
           "data has " + std::to_string(data.size()) + " bytes; tensor " +
               std::to_string(handle) + " has " + std::to_string(tensor->byteSize()));
   tensor->setHostData(data.data(), data.size());
+}
+
+void Session::writeTensorChunk(uint64_t handle, uint64_t offset, const std::string& data) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  requireOpen();
+  const auto& tensor = tensors_.get(handle, "tensor");
+  require(tensor->hasHostData(), ErrorCode::kFailedPrecondition,
+          "tensor " + std::to_string(handle) + " is a storage tensor: it has no host data");
+  require(offset <= tensor->byteSize() && data.size() <= tensor->byteSize() - offset,
+          ErrorCode::kInvalidArgument,
+          "chunk at offset " + std::to_string(offset) + " with " + std::to_string(data.size()) +
+              " bytes passes the end of tensor " + std::to_string(handle) + " (" +
+              std::to_string(tensor->byteSize()) + " bytes)");
+  std::memcpy(static_cast<char*>(tensor->hostData()) + offset, data.data(), data.size());
+}
+
+uint64_t Session::readTensorChunk(uint64_t handle, uint64_t offset, uint64_t maxBytes,
+                                  std::string* out) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  requireOpen();
+  const auto& tensor = tensors_.get(handle, "tensor");
+  require(tensor->hasHostData(), ErrorCode::kFailedPrecondition,
+          "tensor " + std::to_string(handle) + " is a storage tensor: it has no host data");
+  const uint64_t size = tensor->byteSize();
+  if (offset < size) {
+    const uint64_t n = std::min(maxBytes, size - offset);
+    out->append(static_cast<const char*>(tensor->hostData()) + offset, n);
+  }
+  return size;
 }
 
 // ---- algorithms ----
@@ -341,11 +371,16 @@ std::shared_ptr<Session::SequenceEntry> Session::submit(const v1::EvalRequest& r
   return entry;
 }
 
-void Session::collect(const SequenceEntry& entry, v1::EvalResponse* response) {
+void Session::collect(const SequenceEntry& entry, uint64_t inlineLimit,
+                      v1::EvalResponse* response) {
   response->set_finished(true);
   for (const Download& download : entry.downloads) {
     if (!download.tensor->isInit()) continue;  // destroyed since it was recorded
     if (download.tensor->hasExternalHostMemory()) continue;  // the client sees it in place
+    if (inlineLimit > 0 && download.tensor->byteSize() > inlineLimit) {
+      response->add_pending_downloads(download.handle);
+      continue;
+    }
     v1::TensorData* data = response->add_downloads();
     data->set_tensor(download.handle);
     std::string* bytes = data->mutable_data();
@@ -391,7 +426,7 @@ void Session::eval(const v1::EvalRequest& request, v1::EvalResponse* response,
   }
   std::lock_guard<std::mutex> lock(mutex_);
   requireOpen();
-  collect(*entry, response);
+  collect(*entry, request.inline_download_limit(), response);
   if (request.sequence() == 0) {
     anonymous_.erase(std::remove(anonymous_.begin(), anonymous_.end(), entry), anonymous_.end());
     entry->sequence->destroy();
@@ -418,7 +453,7 @@ void Session::evalAwait(const v1::EvalAwaitRequest& request, v1::EvalResponse* r
   }
   std::lock_guard<std::mutex> lock(mutex_);
   requireOpen();
-  collect(*entry, response);
+  collect(*entry, request.inline_download_limit(), response);
 }
 
 // ---- lifetime ----

@@ -51,6 +51,10 @@ class Session {
   void destroyTensor(uint64_t handle);
   std::string readTensor(uint64_t handle);
   void writeTensor(uint64_t handle, const std::string& data);
+  // One chunk of WriteTensorStream / ReadTensorStream: bytes [offset, offset + size).
+  void writeTensorChunk(uint64_t handle, uint64_t offset, const std::string& data);
+  // Appends up to `maxBytes` bytes from `offset` to `out`; returns the tensor's byte size.
+  uint64_t readTensorChunk(uint64_t handle, uint64_t offset, uint64_t maxBytes, std::string* out);
   void createAlgorithm(const v1::CreateAlgorithmRequest& request,
                        v1::CreateAlgorithmResponse* response);
   void destroyAlgorithm(uint64_t handle);
@@ -96,7 +100,8 @@ class Session {
   void applyUploads(const v1::EvalRequest& request);                       // requires mutex_
   // Validates the request and submits it; returns the entry that runs it.
   std::shared_ptr<SequenceEntry> submit(const v1::EvalRequest& request, bool allowAnonymous);
-  void collect(const SequenceEntry& entry, v1::EvalResponse* response);  // requires mutex_
+  void collect(const SequenceEntry& entry, uint64_t inlineLimit,
+               v1::EvalResponse* response);  // requires mutex_
   void reapAnonymous();                                                   // requires mutex_
 
   const std::string id_;

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -23,7 +24,7 @@ SHADER_DIR = os.environ.get("KP_SHADER_DIR", os.path.join(REPO, "build", "shader
 class Daemon:
     """A kpd process serving a private Unix socket."""
 
-    def __init__(self, *args: str):
+    def __init__(self, *args: str, tcp: bool = False):
         if not os.path.exists(KPD):
             pytest.fail(f"kpd binary not found at {KPD}: build first (scripts/setup)")
         self.dir = tempfile.mkdtemp(prefix="kp-e2e-")
@@ -31,8 +32,9 @@ class Daemon:
         self.address = "unix:" + self.socket
         self.log_path = os.path.join(self.dir, "kpd.log")
         self._log = open(self.log_path, "w")
+        tcp_args = ["--listen", "127.0.0.1:0"] if tcp else []
         self.process = subprocess.Popen(
-            [KPD, "--listen", self.address, "--log-level", "info", *args],
+            [KPD, "--listen", self.address, *tcp_args, "--log-level", "info", *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
@@ -41,6 +43,16 @@ class Daemon:
             if self.process.poll() is not None or time.time() > deadline:
                 raise RuntimeError(f"kpd did not start:\n{self.log()}")
             time.sleep(0.02)
+        # "listening on 127.0.0.1:PORT" in the log gives the TCP port kpd picked.
+        self.tcp_address = None
+        while tcp and self.tcp_address is None:
+            match = re.search(r"listening on (127\.0\.0\.1:\d+)", self.log())
+            if match:
+                self.tcp_address = match.group(1)
+            elif self.process.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"kpd did not listen on TCP:\n{self.log()}")
+            else:
+                time.sleep(0.02)
         self.channel = grpc.insecure_channel(self.address)
         self.stub = compute_pb2_grpc.ComputeStub(self.channel)
 
@@ -130,3 +142,7 @@ void main() {
     result[i] = lhs[i] * rhs[i];
 }
 """
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: a long test (runs in CI while it fits the budget)")
