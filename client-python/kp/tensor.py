@@ -95,8 +95,9 @@ class Tensor(RemoteObject):
             and self._array.size > 0
         )
         # Small initial data travels in the request; large data is written in place (shared
-        # memory) or streamed after.
-        inline = self._array.nbytes <= _INLINE_CREATE_BYTES
+        # memory) or streamed after. Zeros need no data at all: new tensors start zeroed.
+        zeros = not np.any(self._array)
+        inline = zeros or self._array.nbytes <= _INLINE_CREATE_BYTES
         response = conn.call(
             "CreateTensor",
             compute_pb2.CreateTensorRequest(
@@ -104,18 +105,14 @@ class Tensor(RemoteObject):
                 data_type=data_type_proto(self._data_type),
                 tensor_type=tensor_type_proto(self._tensor_type),
                 size=self._array.size,
-                data=wire_bytes(self._array) if inline and self._array.size else b"",
+                data=wire_bytes(self._array) if inline and not zeros else b"",
                 shared_memory=shared,
             ),
         )
         self._manager = manager
         self._handle = response.tensor
         if not shared and not inline:
-            from ._evaluation import write_stream
-            from .operations import OpTensorSyncDevice
-
-            write_stream(conn, self._handle, self)
-            manager._eval_ops([OpTensorSyncDevice([self])])
+            self._stream_initial_data(manager)
         if shared:
             assert conn.local is not None
             arena = conn.local.arena(response.region.arena)
@@ -131,6 +128,23 @@ class Tensor(RemoteObject):
                 from .operations import OpTensorSyncDevice
 
                 manager._eval_ops([OpTensorSyncDevice([self])])
+
+    def _stream_initial_data(self, manager: "Manager") -> None:
+        """Initial data too large for one message: streamed into the host copy and synced;
+        a storage tensor, which has no host copy, gets it through a temporary tensor."""
+        from ._evaluation import write_stream
+        from .operations import OpTensorCopy, OpTensorSyncDevice
+
+        conn = manager._conn
+        if self._tensor_type != TensorTypes.storage:
+            write_stream(conn, self._handle, self)
+            manager._eval_ops([OpTensorSyncDevice([self])])
+            return
+        carrier = Tensor._created(manager, self._array, TensorTypes.device)
+        try:
+            manager._eval_ops([OpTensorCopy([carrier, self])])
+        finally:
+            carrier.destroy()
 
     # ---- identity and state ----
 

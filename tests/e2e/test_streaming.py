@@ -86,3 +86,14 @@ def test_one_gib_tensor_round_trips_over_tcp(tcp_daemon):
         tensor.data()[:] = 0  # forget it here: the values must come back from the GPU
         mgr.sequence().eval(kp.OpTensorSyncLocal([tensor]))
         assert np.array_equal(tensor.data(), values)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_large_storage_tensor_gets_its_initial_data(daemon, shared):
+    values = np.arange(1_000_000, dtype=np.float32)
+    with kp.Manager(address=daemon.address, shared_memory=shared) as mgr:
+        storage = mgr.tensor(values, kp.TensorTypes.storage)
+        out = mgr.tensor(np.zeros_like(values))
+        mgr.sequence().record(kp.OpTensorCopy([storage, out])).record(
+            kp.OpTensorSyncLocal([out])).eval()
+        np.testing.assert_array_equal(out.data(), values)

@@ -1,0 +1,212 @@
+"""Benchmarks of the kp Python client through a running kpd. One JSON object per line.
+
+    python_bench.py small ADDRESS PATH          small eval latency (PATH: shm | socket)
+    python_bench.py bandwidth ADDRESS PATH BYTES...
+    python_bench.py saxpy ADDRESS SPIRV FLOATS...
+    python_bench.py concurrency ADDRESS CLIENTS SECONDS
+    python_bench.py memory ADDRESS KPD_PID TENSORS
+
+PATH "shm" is the same-host fast path (shared memory + local data socket); "socket" sends
+host copies over the gRPC connection (Unix socket or TCP, as ADDRESS says).
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sys
+import time
+from typing import Callable, List
+
+import numpy as np
+
+import kp
+
+MULTIPLY = """
+#version 450
+layout(local_size_x = 64) in;
+layout(set = 0, binding = 0) readonly buffer Lhs { float lhs[]; };
+layout(set = 0, binding = 1) readonly buffer Rhs { float rhs[]; };
+layout(set = 0, binding = 2) writeonly buffer Out { float outValues[]; };
+void main() {
+  uint i = gl_GlobalInvocationID.x;
+  if (i < outValues.length()) { outValues[i] = lhs[i] * rhs[i]; }
+}
+"""
+
+
+def emit(**fields) -> None:
+    print(json.dumps(fields), flush=True)
+
+
+def timed(iterations: int, body: Callable[[], None]) -> List[float]:
+    samples = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        body()
+        samples.append((time.perf_counter() - start) * 1e6)
+    return samples
+
+
+def stats(samples: List[float]) -> dict:
+    ordered = sorted(samples)
+    pick = lambda p: ordered[min(len(ordered) - 1, int(p * (len(ordered) - 1) + 0.5))]  # noqa
+    return {"n": len(samples), "p50_us": round(pick(0.5), 2), "p99_us": round(pick(0.99), 2),
+            "mean_us": round(sum(samples) / len(samples), 2)}
+
+
+def manager(address: str, path: str) -> kp.Manager:
+    mgr = kp.Manager(address=address, shared_memory=(path == "shm"))
+    if path == "shm" and not mgr.shared_memory:
+        raise SystemExit("the shared-memory path is not available at " + address)
+    return mgr
+
+
+def small(address: str, path: str) -> None:
+    with manager(address, path) as mgr:
+        a, b, c = mgr.tensor([2, 2, 2]), mgr.tensor([1, 2, 3]), mgr.tensor([0, 0, 0])
+        algo = mgr.algorithm([a, b, c], MULTIPLY, (1, 1, 1))
+        full = (mgr.sequence().record(kp.OpTensorSyncDevice([a, b]))
+                .record(kp.OpAlgoDispatch(algo)).record(kp.OpTensorSyncLocal([c])))
+        host = np.array([2, 2, 2], dtype=np.float32)
+
+        def run() -> None:
+            a.data()[:] = host
+            full.eval()
+            assert c.data()[2] == 6.0
+
+        timed(200, run)
+        emit(bench="small_eval", path=f"python-{path}", sequence="sync_mult_sync",
+             **stats(timed(2000, run)))
+        dispatch = mgr.sequence().record(kp.OpAlgoDispatch(algo))
+        timed(200, dispatch.eval)
+        emit(bench="small_eval", path=f"python-{path}", sequence="dispatch",
+             **stats(timed(2000, dispatch.eval)))
+
+
+def bandwidth(address: str, path: str, sizes: List[int]) -> None:
+    with manager(address, path) as mgr:
+        for size in sizes:
+            source = np.full(size // 4, 1.5, dtype=np.float32)
+            target = np.empty_like(source)
+            tensor = mgr.tensor(np.zeros(size // 4, dtype=np.float32))
+            seq = (mgr.sequence().record(kp.OpTensorSyncDevice([tensor]))
+                   .record(kp.OpTensorSyncLocal([tensor])))
+
+            def run() -> None:
+                np.copyto(tensor.data(), source)  # the program's data into the host copy
+                seq.eval()
+                np.copyto(target, tensor.data())  # and back out
+
+            iterations = 5 if size >= 64 << 20 else 20 if size >= 1 << 20 else 200
+            run()
+            emit(bench="bandwidth", path=f"python-{path}", bytes=size, **stats(timed(iterations, run)))
+            assert target[-1] == 1.5
+            tensor.destroy()
+            seq.destroy()
+
+
+def saxpy(address: str, spirv_path: str, counts: List[int]) -> None:
+    spirv = open(spirv_path, "rb").read()
+    with kp.Manager(address=address) as mgr:
+        chunk = mgr.get_device_properties()["max_storage_buffer_range"] // 4
+        for count in counts:
+            seq = mgr.sequence()
+            keep = []
+            for done in range(0, count, chunk):
+                n = min(chunk, count - done)
+                x = mgr.tensor(np.zeros(n, dtype=np.float32), kp.TensorTypes.storage)
+                y = mgr.tensor(np.zeros(n, dtype=np.float32), kp.TensorTypes.storage)
+                groups = min((n + 255) // 256, 65535)
+                algo = mgr.algorithm([x, y], spirv, (groups, 1, 1), [],
+                                     np.array([2.0], dtype=np.float32))
+                seq.record(kp.OpAlgoDispatch(algo))
+                keep += [x, y, algo]
+            seq.eval()
+            emit(bench="saxpy", path="python-daemon", floats=count,
+                 **stats(timed(5 if count >= 1 << 26 else 10, seq.eval)))
+            for obj in keep:
+                obj.destroy()
+
+
+def _client(address: str, seconds: float, queue) -> None:
+    with kp.Manager(address=address) as mgr:
+        a, b, c = mgr.tensor([2, 2, 2]), mgr.tensor([1, 2, 3]), mgr.tensor([0, 0, 0])
+        algo = mgr.algorithm([a, b, c], MULTIPLY, (1, 1, 1))
+        seq = (mgr.sequence().record(kp.OpTensorSyncDevice([a, b]))
+               .record(kp.OpAlgoDispatch(algo)).record(kp.OpTensorSyncLocal([c])))
+        for _ in range(50):
+            seq.eval()
+        queue.put("ready")
+        samples = []
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            start = time.perf_counter()
+            seq.eval()
+            samples.append((time.perf_counter() - start) * 1e6)
+        queue.put(samples)
+
+
+def concurrency(address: str, clients: int, seconds: float) -> None:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    processes = [context.Process(target=_client, args=(address, seconds, queue))
+                 for _ in range(clients)]
+    for process in processes:
+        process.start()
+    results = []
+    ready = 0
+    while len(results) < clients:
+        item = queue.get(timeout=300)
+        if item == "ready":
+            ready += 1
+        else:
+            results.append(item)
+    for process in processes:
+        process.join()
+    samples = [s for r in results for s in r]
+    emit(bench="concurrency", path="python-shm", clients=clients,
+         evals_per_s=round(len(samples) / seconds, 1), **stats(samples))
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def memory(address: str, pid: int, tensors: int) -> None:
+    time.sleep(1)
+    idle = rss_kib(pid)
+    for path in ("shm", "socket"):
+        mgr = manager(address, path)
+        held = [mgr.tensor(np.ones(16 << 20, dtype=np.float32)) for _ in range(tensors)]  # 64 MiB
+        live = rss_kib(pid)
+        emit(bench="memory", path=f"python-{path}", tensors=len(held), idle_kib=idle,
+             live_kib=live, per_tensor_kib=round((live - idle) / tensors))
+        mgr.destroy()
+        del held
+    time.sleep(2)
+    emit(bench="memory", path="after", idle_kib=idle, after_kib=rss_kib(pid),
+         ratio=round(rss_kib(pid) / idle, 3))
+
+
+def main(argv: List[str]) -> None:
+    what = argv[1]
+    if what == "small":
+        small(argv[2], argv[3])
+    elif what == "bandwidth":
+        bandwidth(argv[2], argv[3], [int(v) for v in argv[4:]])
+    elif what == "saxpy":
+        saxpy(argv[2], argv[3], [int(v) for v in argv[4:]])
+    elif what == "concurrency":
+        concurrency(argv[2], int(argv[3]), float(argv[4]))
+    elif what == "memory":
+        memory(argv[2], int(argv[3]), int(argv[4]))
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,149 @@
+"""Turns the JSON lines of bench/run into Markdown tables, with the targets of the data-plane
+issue checked. Usage: report.py RESULTS.jsonl > section.md"""
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from typing import Dict, List, Optional
+
+
+def load(path: str) -> List[dict]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.startswith("{")]
+
+
+def fmt_bytes(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size and n % size == 0:
+            return f"{n // size} {unit}"
+    return f"{n} B"
+
+
+def main(path: str) -> None:
+    rows = load(path)
+    meta = next((r for r in rows if r["bench"] == "meta"), {})
+    by = defaultdict(list)
+    for r in rows:
+        by[r["bench"]].append(r)
+    out: List[str] = []
+    p = out.append
+    p(f"## {meta.get('label', '?')}: {meta.get('device', '?')}")
+    p("")
+    p(f"Machine: {meta.get('machine', '?')}. Device: {meta.get('device', '?')}. "
+      f"Commit: {meta.get('commit', '?')}. Date: {meta.get('date', '?')}. "
+      "All rows of this section come from one `bench/run` on that machine.")
+    p("")
+    checks: List[str] = []
+
+    small = {(r["path"], r["sequence"]): r for r in by["small_eval"]}
+    if small:
+        p("### Small eval latency (3-element tensors)")
+        p("")
+        p("| path | sequence | p50 µs | p99 µs | p50 over engine |")
+        p("|---|---|---:|---:|---:|")
+        for (path_, seq), r in sorted(small.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            floor = small.get(("engine", seq))
+            over = f"+{r['p50_us'] - floor['p50_us']:.1f}" if floor and path_ != "engine" else ""
+            p(f"| {path_} | {seq} | {r['p50_us']:.1f} | {r['p99_us']:.1f} | {over} |")
+        p("")
+        engine = small.get(("engine", "sync_mult_sync"))
+        shm = small.get(("python-shm", "sync_mult_sync"))
+        if engine and shm:
+            gap = shm["p50_us"] - engine["p50_us"]
+            checks.append(f"| Python small eval p50 ≤ engine + 100 µs | +{gap:.1f} µs | "
+                          f"{'met' if gap <= 100 else 'NOT met'} |")
+        cpp = small.get(("cpp-shm", "sync_mult_sync")) or small.get(("cpp", "sync_mult_sync"))
+        if engine and cpp:
+            gap = cpp["p50_us"] - engine["p50_us"]
+            checks.append(f"| C++ client small eval p50 ≤ engine + 40 µs | +{gap:.1f} µs | "
+                          f"{'met' if gap <= 40 else 'NOT met'} |")
+
+    bw: Dict[str, Dict[int, float]] = defaultdict(dict)
+    for r in by["bandwidth"]:
+        bw[r["path"]][r["bytes"]] = r["bytes"] / (r["p50_us"] * 1e-6) / 1e9  # GB/s per round trip
+    if bw:
+        paths = [x for x in ("memcpy", "engine", "python-shm", "python-unix-stream",
+                             "python-tcp-stream") if x in bw]
+        sizes = sorted({s for v in bw.values() for s in v})
+        p("### Sync round trip (host → device → host), GB/s of tensor per round trip, p50")
+        p("")
+        p("| size | " + " | ".join(paths) + " |")
+        p("|---|" + "---:|" * len(paths))
+        for s in sizes:
+            p(f"| {fmt_bytes(s)} | " + " | ".join(
+                f"{bw[x][s]:.2f}" if s in bw[x] else "" for x in paths) + " |")
+        p("")
+        m64 = 64 << 20
+        if m64 in bw.get("engine", {}) and m64 in bw.get("python-shm", {}):
+            ratio = bw["python-shm"][m64] / bw["engine"][m64]
+            checks.append(f"| 64 MiB shared-memory round trip ≥ 0.8 × engine | {ratio:.2f} × | "
+                          f"{'met' if ratio >= 0.8 else 'NOT met'} |")
+        if m64 in bw.get("python-tcp-stream", {}):
+            gbs = bw["python-tcp-stream"][m64]
+            checks.append(f"| 64 MiB TCP stream ≥ 1.5 GB/s | {gbs:.2f} GB/s | "
+                          f"{'met' if gbs >= 1.5 else 'NOT met'} |")
+
+    saxpy = defaultdict(dict)
+    for r in by["saxpy"]:
+        saxpy[r["floats"]][r["path"]] = r["p50_us"]
+    if saxpy:
+        p("### saxpy (GPU-bound), p50 ms per evaluation")
+        p("")
+        p("| floats | engine | daemon (Python client) | daemon / engine throughput |")
+        p("|---|---:|---:|---:|")
+        for n in sorted(saxpy):
+            e, d = saxpy[n].get("engine"), saxpy[n].get("python-daemon")
+            ratio = e / d if e and d else None
+            p(f"| 2^{n.bit_length() - 1} | {e / 1000:.2f} | {d / 1000:.2f} | "
+              f"{ratio:.3f} |" if ratio else f"| {n} | | | |")
+            if ratio and n == max(saxpy):
+                checks.append(f"| saxpy 2^{n.bit_length() - 1} through the daemon ≥ 0.95 × "
+                              f"in-process | {ratio:.3f} × | "
+                              f"{'met' if ratio >= 0.95 else 'NOT met'} |")
+        p("")
+
+    conc = sorted(by["concurrency"], key=lambda r: r["clients"])
+    if conc:
+        base = conc[0]["evals_per_s"]
+        p("### Concurrency: small evals from N client processes at once (shared-memory path)")
+        p("")
+        p("| clients | evals/s (all) | × one client | p50 µs | p99 µs |")
+        p("|---:|---:|---:|---:|---:|")
+        for r in conc:
+            p(f"| {r['clients']} | {r['evals_per_s']:.0f} | {r['evals_per_s'] / base:.2f} | "
+              f"{r['p50_us']:.0f} | {r['p99_us']:.0f} |")
+        p("")
+        eight = next((r for r in conc if r["clients"] == 8), None)
+        if eight:
+            ratio = eight["evals_per_s"] / base
+            checks.append(f"| 8 clients ≥ 1.5 × one client's evals/s | {ratio:.2f} × | "
+                          f"{'met' if ratio >= 1.5 else 'NOT met'} |")
+
+    memory = by["memory"]
+    if memory:
+        p("### Daemon memory (RSS)")
+        p("")
+        for r in memory:
+            if r["path"] == "after":
+                p(f"- idle {r['idle_kib'] / 1024:.0f} MiB; after all sessions ended "
+                  f"{r['after_kib'] / 1024:.0f} MiB ({r['ratio']:.2f} × idle)")
+                checks.append(f"| RSS after all sessions end within 10% of idle | "
+                              f"{r['ratio']:.2f} × | {'met' if r['ratio'] <= 1.1 else 'NOT met'} |")
+            else:
+                p(f"- {r['path']}: {r['tensors']} live 64 MiB tensors: "
+                  f"{r['per_tensor_kib'] / 1024:.0f} MiB of daemon RSS per tensor")
+        p("")
+
+    if checks:
+        p("### Targets")
+        p("")
+        p("| target | measured | |")
+        p("|---|---|---|")
+        out.extend(checks)
+        p("")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
