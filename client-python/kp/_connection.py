@@ -12,7 +12,7 @@ import grpc
 from ._errors import KpError, NotFoundError, UnavailableError, from_rpc_error
 from ._local import LocalChannel, open_local_channel
 from ._version import __version__
-from .v1 import compute_pb2, compute_pb2_grpc, local_pb2
+from .v1 import compute_pb2, compute_pb2_grpc
 
 log = logging.getLogger("kp")
 
@@ -27,12 +27,32 @@ _CHANNEL_OPTIONS = [
     ("grpc.http2.max_pings_without_data", 0),
 ]
 
-# RPCs that the local data socket carries: LocalRequest field, LocalResponse field.
+# RPCs that the local data socket carries: LocalRequest field number, LocalResponse field.
 _LOCAL_FIELDS = {
-    "Eval": ("eval", "eval"),
-    "EvalAsync": ("eval_async", "eval_async"),
-    "EvalAwait": ("eval_await", "eval"),
+    "Eval": (2, "eval"),
+    "EvalAsync": (3, "eval_async"),
+    "EvalAwait": (4, "eval"),
 }
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _local_request_bytes(field: int, request: Any) -> bytes:
+    """A serialized LocalRequest with `request` in oneof field `field`: the protobuf encoding
+    of a length-delimited field, so the request is serialized once and never copied."""
+    body = request.SerializeToString()
+    return _varint(field << 3 | 2) + _varint(len(body)) + body
+
 
 # How long opening a session may wait for the daemon to answer.
 _CONNECT_TIMEOUT_S = 10.0
@@ -148,10 +168,8 @@ class Connection:
     def _call_local(self, method: str, request: Any) -> Any:
         assert self.local is not None
         field, reply = _LOCAL_FIELDS[method]
-        message = local_pb2.LocalRequest()
-        getattr(message, field).CopyFrom(request)
         try:
-            response = self.local.request(message)
+            response = self.local.request(_local_request_bytes(field, request))
         except KpError as error:
             if isinstance(error, UnavailableError) and self.closed_reason is None:
                 self.closed_reason = f"connection to kpd lost ({error.details})"

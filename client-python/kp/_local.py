@@ -49,14 +49,26 @@ class _Link:
             got += n
         return bytes(buffer)
 
-    def request(self, message: local_pb2.LocalRequest) -> Tuple[local_pb2.LocalResponse, List[int]]:
-        """Sends one request; returns the response and any file descriptors that came with it."""
-        payload = message.SerializeToString()
+    def request(
+        self, message: local_pb2.LocalRequest, expect_fd: bool = False
+    ) -> Tuple[local_pb2.LocalResponse, List[int]]:
+        """Sends one request; returns the response and the file descriptors that came with it
+        (only looked for when `expect_fd`)."""
+        return self.request_bytes(message.SerializeToString(), expect_fd)
+
+    def request_bytes(
+        self, payload: bytes, expect_fd: bool = False
+    ) -> Tuple[local_pb2.LocalResponse, List[int]]:
+        """As request(), with the LocalRequest already serialized."""
+        fds: List[int] = []
         try:
             self.sock.sendall(_HEADER.pack(len(payload)) + payload)
-            header, fds, _, _ = socket.recv_fds(self.sock, _HEADER.size, 1)
-            if not header:
-                raise ConnectionResetError("the daemon closed the local data connection")
+            if expect_fd:
+                header, fds, _, _ = socket.recv_fds(self.sock, _HEADER.size, 1)
+                if not header:
+                    raise ConnectionResetError("the daemon closed the local data connection")
+            else:
+                header = b""
             if len(header) < _HEADER.size:
                 header += self._receive_exactly(_HEADER.size - len(header))
             (length,) = _HEADER.unpack(header)
@@ -90,10 +102,11 @@ class LocalChannel:
         self.alignment = first.alignment
         self._idle.append(first)
 
-    def request(self, message: local_pb2.LocalRequest) -> local_pb2.LocalResponse:
+    def request(self, payload: bytes) -> local_pb2.LocalResponse:
+        """Sends a serialized LocalRequest on an idle connection of the pool."""
         link = self._acquire()
         try:
-            response, fds = link.request(message)
+            response, fds = link.request_bytes(payload)
         except KpError as error:
             if isinstance(error, UnavailableError):
                 link.close()
@@ -115,7 +128,8 @@ class LocalChannel:
         link = self._acquire()
         try:
             response, fds = link.request(
-                local_pb2.LocalRequest(map_arena=local_pb2.MapArenaRequest(arena=arena_id))
+                local_pb2.LocalRequest(map_arena=local_pb2.MapArenaRequest(arena=arena_id)),
+                expect_fd=True,
             )
         finally:
             self._release(link)
