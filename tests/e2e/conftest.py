@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -38,8 +39,9 @@ class Daemon:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
+        # The socket file appears a moment before kpd accepts: wait for a real connection.
         deadline = time.time() + 20
-        while not os.path.exists(self.socket):
+        while not self._accepts():
             if self.process.poll() is not None or time.time() > deadline:
                 raise RuntimeError(f"kpd did not start:\n{self.log()}")
             time.sleep(0.02)
@@ -55,6 +57,16 @@ class Daemon:
                 time.sleep(0.02)
         self.channel = grpc.insecure_channel(self.address)
         self.stub = compute_pb2_grpc.ComputeStub(self.channel)
+
+    def _accepts(self) -> bool:
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(self.socket)
+            return True
+        except OSError:
+            return False
+        finally:
+            probe.close()
 
     def log(self) -> str:
         with open(self.log_path) as f:

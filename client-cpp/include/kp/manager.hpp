@@ -1,0 +1,158 @@
+// kp::Manager: a session with kpd, and the factory of tensors, algorithms and sequences.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kp/algorithm.hpp"
+#include "kp/constants.hpp"
+#include "kp/detail/fwd.hpp"
+#include "kp/device_properties.hpp"
+#include "kp/sequence.hpp"
+#include "kp/tensor.hpp"
+
+namespace kp {
+
+/// A session with the kpd daemon (Kompute's kp::Manager, with the GPU in another process).
+///
+/// Constructing a Manager opens a session: an OpenSession stream that a background thread
+/// keeps open for the Manager's life; the daemon ends the session, and frees everything it
+/// owns, when that stream closes (destroy(), the destructor, or this process dying).
+///
+/// Where the daemon is: the `address` argument when not empty, else $KP_ADDRESS, else
+/// $XDG_RUNTIME_DIR/kp/kpd.sock if it exists, else /run/kp/kpd.sock. "unix:/path" and bare
+/// paths ("/path", "./path") are Unix sockets; "host:port" is TCP. A daemon that does not
+/// answer within 10 seconds gives UnavailableError naming the address.
+///
+/// Tensors, algorithms and sequences are shared_ptrs that keep the connection alive; after
+/// the session ends they report isInit() == false and refuse to evaluate.
+///
+/// Thread safety: every method may be called from any thread at once (each is one or no
+/// RPC); see Sequence and Tensor for theirs. destroy() must not race with other calls.
+class Manager {
+ public:
+  /// Opens a session on device 0 with its default compute queue.
+  explicit Manager(std::string address = "");
+  /// Opens a session on `device` (an index of listDevices()), with one queue per entry of
+  /// `familyQueueIndices` (Vulkan queue family indices; a family may repeat), or the default
+  /// compute queue when empty. A sequence's queueIndex picks an entry of this list.
+  explicit Manager(uint32_t device, std::vector<uint32_t> familyQueueIndices = {},
+                   std::string address = "");
+  /// Ends the session (destroy()).
+  ~Manager();
+
+  Manager(const Manager&) = delete;
+  Manager& operator=(const Manager&) = delete;
+  Manager(Manager&&) noexcept;
+  Manager& operator=(Manager&&) noexcept;
+
+  /// Ends the session: the daemon frees every tensor, algorithm and sequence of it, and they
+  /// report isInit() == false. Idempotent. Later calls throw UnavailableError.
+  void destroy();
+
+  /// The daemon's address this Manager connects to (as resolved, e.g. "unix:/run/kp/kpd.sock").
+  std::string address() const;
+  /// Empty while the session is open; else why it ended (e.g. "closed by the client",
+  /// "idle for 3600 s", "daemon shutting down").
+  std::string closedReason() const;
+
+  // ---- devices ----
+
+  /// The session's device.
+  DeviceProperties getDeviceProperties() const;
+  /// Every device of the daemon, in index order.
+  std::vector<DeviceProperties> listDevices() const;
+  /// The daemon's counters: sessions, objects and GPU memory in use.
+  DaemonStatus daemonStatus() const;
+
+  // ---- factories ----
+
+  /// A sequence on queue `queueIndex` (an index into familyQueueIndices) recording up to
+  /// `totalTimestamps` timestamps per evaluation.
+  std::shared_ptr<Sequence> sequence(uint32_t queueIndex = 0, uint32_t totalTimestamps = 0);
+
+  /// A float tensor holding `data`, created on the GPU.
+  std::shared_ptr<TensorT<float>> tensor(
+      const std::vector<float>& data,
+      Tensor::TensorTypes tensorType = Tensor::TensorTypes::eDevice);
+
+  /// A tensor of `elementTotalCount` elements of `dataType` read from `data` (Kompute's raw
+  /// form; `elementMemorySize` must be the host size of one element of `dataType`).
+  std::shared_ptr<Tensor> tensor(void* data, uint32_t elementTotalCount, uint32_t elementMemorySize,
+                                 const Tensor::TensorDataTypes& dataType,
+                                 Tensor::TensorTypes tensorType = Tensor::TensorTypes::eDevice);
+
+  /// A tensor of T (float, int32_t, uint32_t, double or bool) holding `data`.
+  template <typename T>
+  std::shared_ptr<TensorT<T>> tensorT(
+      const std::vector<T>& data, Tensor::TensorTypes tensorType = Tensor::TensorTypes::eDevice) {
+    return std::make_shared<TensorT<T>>(session(), data, tensorType);
+  }
+
+  /// An algorithm: `spirv` (SPIR-V words) bound to `tensors` (binding i = tensors[i]),
+  /// dispatching `workgroup` (zeros: the defaults), with specialisation constants
+  /// (constant_id i = element i) and default push constants. With no arguments, an empty
+  /// algorithm for OpMult. Float constants, as in Kompute; see the typed overload.
+  std::shared_ptr<Algorithm> algorithm(const std::vector<std::shared_ptr<Tensor>>& tensors = {},
+                                       const std::vector<uint32_t>& spirv = {},
+                                       const Workgroup& workgroup = {},
+                                       const std::vector<float>& specializationConstants = {},
+                                       const std::vector<float>& pushConstants = {}) {
+    return algorithm<float, float>(tensors, spirv, workgroup, specializationConstants,
+                                   pushConstants);
+  }
+
+  /// algorithm() with typed constants: S and P are float, int32_t, uint32_t or double (P may
+  /// also be a struct; see Constants::of), so int push constants stay ints.
+  template <typename S = float, typename P = float>
+  std::shared_ptr<Algorithm> algorithm(const std::vector<std::shared_ptr<Tensor>>& tensors,
+                                       const std::vector<uint32_t>& spirv,
+                                       const Workgroup& workgroup,
+                                       const std::vector<S>& specializationConstants,
+                                       const std::vector<P>& pushConstants = {}) {
+    return algorithm(tensors, ShaderSource{spirv, {}}, workgroup,
+                     Constants::of(specializationConstants), Constants::of(pushConstants));
+  }
+
+  /// algorithm() from GLSL compute shader source, compiled by the daemon.
+  std::shared_ptr<Algorithm> algorithm(const std::vector<std::shared_ptr<Tensor>>& tensors,
+                                       const std::string& glsl, const Workgroup& workgroup = {},
+                                       const std::vector<float>& specializationConstants = {},
+                                       const std::vector<float>& pushConstants = {}) {
+    return algorithm<float, float>(tensors, glsl, workgroup, specializationConstants,
+                                   pushConstants);
+  }
+
+  /// algorithm() from GLSL source with typed constants.
+  template <typename S = float, typename P = float>
+  std::shared_ptr<Algorithm> algorithm(const std::vector<std::shared_ptr<Tensor>>& tensors,
+                                       const std::string& glsl, const Workgroup& workgroup,
+                                       const std::vector<S>& specializationConstants,
+                                       const std::vector<P>& pushConstants = {}) {
+    return algorithm(tensors, ShaderSource{{}, glsl}, workgroup,
+                     Constants::of(specializationConstants), Constants::of(pushConstants));
+  }
+
+  /// algorithm() with any shader source and constants already typed.
+  std::shared_ptr<Algorithm> algorithm(const std::vector<std::shared_ptr<Tensor>>& tensors,
+                                       ShaderSource shader, const Workgroup& workgroup,
+                                       Constants specializationConstants, Constants pushConstants);
+
+  /// Compiles GLSL compute shader source to SPIR-V with the daemon's glslang (errors are
+  /// InvalidArgumentError with the source's line numbers).
+  std::vector<uint32_t> compileSource(const std::string& glsl) const;
+
+ private:
+  /// The open session; UnavailableError after destroy().
+  std::shared_ptr<detail::Session> session() const;
+
+  std::shared_ptr<detail::Session> session_;
+};
+
+/// Compiles GLSL compute shader source to SPIR-V with the glslang of the kpd at `address`
+/// (resolved as for Manager; no session is opened).
+std::vector<uint32_t> compileSource(const std::string& glsl, const std::string& address = "");
+
+}  // namespace kp

@@ -1,0 +1,147 @@
+#include "kp/manager.hpp"
+
+#include "address.h"
+#include "kp/error.hpp"
+#include "session.h"
+#include "wire.h"
+
+namespace kp {
+
+Manager::Manager(std::string address) : Manager(0, {}, std::move(address)) {}
+
+Manager::Manager(uint32_t device, std::vector<uint32_t> familyQueueIndices, std::string address)
+    : session_(detail::Session::open(detail::resolveAddress(address), device, familyQueueIndices)) {
+}
+
+Manager::~Manager() {
+  destroy();
+}
+
+Manager::Manager(Manager&&) noexcept = default;
+
+Manager& Manager::operator=(Manager&& other) noexcept {
+  if (this != &other) {
+    destroy();
+    session_ = std::move(other.session_);
+  }
+  return *this;
+}
+
+void Manager::destroy() {
+  if (session_) session_->close();
+}
+
+std::shared_ptr<detail::Session> Manager::session() const {
+  // After destroy(), the session's own calls say so (UnavailableError).
+  if (!session_) {
+    throw UnavailableError(StatusCode::kUnavailable, "the Manager was moved from");
+  }
+  return session_;
+}
+
+std::string Manager::address() const {
+  return session_ ? session_->address() : std::string();
+}
+
+std::string Manager::closedReason() const {
+  return session_ ? session_->closedReason() : "the Manager was moved from";
+}
+
+DeviceProperties Manager::getDeviceProperties() const {
+  return detail::toDeviceProperties(session()->device());
+}
+
+std::vector<DeviceProperties> Manager::listDevices() const {
+  v1::ListDevicesResponse response =
+      session()->call(&detail::Session::Stub::ListDevices, v1::ListDevicesRequest());
+  std::vector<DeviceProperties> devices;
+  for (const v1::Device& device : response.devices()) {
+    devices.push_back(detail::toDeviceProperties(device));
+  }
+  return devices;
+}
+
+DaemonStatus Manager::daemonStatus() const {
+  v1::GetStatusResponse response =
+      session()->call(&detail::Session::Stub::GetStatus, v1::GetStatusRequest());
+  DaemonStatus status;
+  status.sessions = response.sessions();
+  status.objects = response.objects();
+  for (const v1::DeviceMemory& memory : response.device_memory()) {
+    status.allocatedBytes += memory.allocated_bytes();
+  }
+  return status;
+}
+
+std::shared_ptr<Sequence> Manager::sequence(uint32_t queueIndex, uint32_t totalTimestamps) {
+  return std::make_shared<Sequence>(session(), queueIndex, totalTimestamps);
+}
+
+std::shared_ptr<TensorT<float>> Manager::tensor(const std::vector<float>& data,
+                                                Tensor::TensorTypes tensorType) {
+  return tensorT<float>(data, tensorType);
+}
+
+std::shared_ptr<Tensor> Manager::tensor(void* data, uint32_t elementTotalCount,
+                                        uint32_t elementMemorySize,
+                                        const Tensor::TensorDataTypes& dataType,
+                                        Tensor::TensorTypes tensorType) {
+  if (elementMemorySize != Tensor::hostElementSize(dataType)) {
+    throw InvalidArgumentError(StatusCode::kInvalidArgument,
+                               "tensor: elementMemorySize " + std::to_string(elementMemorySize) +
+                                   " does not match " + Tensor::toString(dataType) + " (" +
+                                   std::to_string(Tensor::hostElementSize(dataType)) + " bytes)");
+  }
+  const size_t bytes = static_cast<size_t>(elementTotalCount) * elementMemorySize;
+  std::vector<uint8_t> host(bytes);
+  if (bytes > 0) {
+    if (data == nullptr) {
+      throw InvalidArgumentError(StatusCode::kInvalidArgument, "tensor: data is null");
+    }
+    const auto* begin = static_cast<const uint8_t*>(data);
+    std::copy(begin, begin + bytes, host.begin());
+  }
+  return std::make_shared<Tensor>(session(), std::move(host), elementTotalCount, dataType,
+                                  tensorType);
+}
+
+std::shared_ptr<Algorithm> Manager::algorithm(const std::vector<std::shared_ptr<Tensor>>& tensors,
+                                              ShaderSource shader, const Workgroup& workgroup,
+                                              Constants specializationConstants,
+                                              Constants pushConstants) {
+  return std::make_shared<Algorithm>(session(), tensors, std::move(shader), workgroup,
+                                     std::move(specializationConstants), std::move(pushConstants));
+}
+
+namespace {
+
+std::vector<uint32_t> compileWith(detail::Session::Stub& stub, const std::string& glsl,
+                                  const std::string& address) {
+  v1::CompileShaderRequest request;
+  request.set_glsl(glsl);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  v1::CompileShaderResponse response;
+  grpc::Status status = stub.CompileShader(&context, request, &response);
+  if (!status.ok()) detail::throwStatus(status, address, "");
+  const std::string& bytes = response.spirv();
+  std::vector<uint32_t> words(bytes.size() / sizeof(uint32_t));
+  std::copy(bytes.begin(), bytes.begin() + words.size() * sizeof(uint32_t),
+            reinterpret_cast<char*>(words.data()));
+  return words;
+}
+
+}  // namespace
+
+std::vector<uint32_t> Manager::compileSource(const std::string& glsl) const {
+  std::shared_ptr<detail::Session> session = this->session();
+  return compileWith(session->stub(), glsl, session->address());
+}
+
+std::vector<uint32_t> compileSource(const std::string& glsl, const std::string& address) {
+  const std::string resolved = detail::resolveAddress(address);
+  std::unique_ptr<v1::Compute::Stub> stub = v1::Compute::NewStub(detail::makeChannel(resolved));
+  return compileWith(*stub, glsl, resolved);
+}
+
+}  // namespace kp

@@ -1,0 +1,36 @@
+#include "kp/operations/op_algo_dispatch.hpp"
+
+#include "access.h"
+#include "kp/error.hpp"
+#include "op_encoder.h"
+#include "wire.h"
+
+namespace kp {
+
+OpAlgoDispatch::OpAlgoDispatch(const std::shared_ptr<Algorithm>& algorithm, Constants pushConstants)
+    : algorithm_(algorithm), pushConstants_(std::move(pushConstants)) {
+  if (!algorithm_) {
+    throw InvalidArgumentError(StatusCode::kInvalidArgument, "OpAlgoDispatch: algorithm is null");
+  }
+  const uint32_t expected = algorithm_->pushConstants().size();
+  if (!pushConstants_.empty() && pushConstants_.size() != expected) {
+    throw InvalidArgumentError(
+        StatusCode::kInvalidArgument,
+        "OpAlgoDispatch push_constants: " + std::to_string(pushConstants_.size()) +
+            " bytes given; the algorithm's push constants have " + std::to_string(expected) +
+            " bytes (an override keeps their size)");
+  }
+}
+
+void OpAlgoDispatch::encode(detail::OpEncoder& encoder) const {
+  v1::OpAlgoDispatch* dispatch = encoder.add()->mutable_algo_dispatch();
+  dispatch->set_algorithm(detail::Access::algorithmHandle(*algorithm_, "OpAlgoDispatch.algorithm"));
+  if (!pushConstants_.empty())
+    *dispatch->mutable_push_constants() = detail::toProto(pushConstants_);
+  const std::vector<std::shared_ptr<Tensor>> tensors = algorithm_->getTensors();
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    encoder.tensor(tensors[i], "OpAlgoDispatch.algorithm.tensors[" + std::to_string(i) + "]");
+  }
+}
+
+}  // namespace kp

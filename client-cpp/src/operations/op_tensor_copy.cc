@@ -1,0 +1,32 @@
+#include "kp/operations/op_tensor_copy.hpp"
+
+#include "field.h"
+#include "kp/error.hpp"
+#include "op_encoder.h"
+
+namespace kp {
+
+OpTensorCopy::OpTensorCopy(const Tensors& tensors) : tensors_(tensors) {
+  detail::checkTensors(tensors_, "OpTensorCopy", 2);
+  const Tensor& source = *tensors_[0];
+  for (size_t i = 1; i < tensors_.size(); ++i) {
+    const Tensor& target = *tensors_[i];
+    if (target.dataType() != source.dataType() || target.size() != source.size()) {
+      throw InvalidArgumentError(
+          StatusCode::kInvalidArgument,
+          detail::tensorField("OpTensorCopy", i) + ": " + std::to_string(target.size()) + " " +
+              Tensor::toString(target.dataType()) + " elements; the source has " +
+              std::to_string(source.size()) + " " + Tensor::toString(source.dataType()) +
+              " (all tensors of a copy need one data type and size)");
+    }
+  }
+}
+
+void OpTensorCopy::encode(detail::OpEncoder& encoder) const {
+  v1::OpTensorCopy* copy = encoder.add()->mutable_tensor_copy();
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    copy->add_tensors(encoder.tensor(tensors_[i], detail::tensorField("OpTensorCopy", i)));
+  }
+}
+
+}  // namespace kp
