@@ -53,6 +53,9 @@ struct DeviceInfo {
   bool shaderInt64 = false;
   bool shaderInt16 = false;
   bool externalMemoryHost = false;  // VK_EXT_external_memory_host
+  // VkSubgroupFeatureFlags a compute shader may use (0 when compute has no subgroup support or
+  // the device is Vulkan 1.0).
+  uint32_t subgroupOperations = 0;
 
   std::vector<QueueFamilyInfo> queueFamilies;
   std::vector<MemoryHeapInfo> memoryHeaps;

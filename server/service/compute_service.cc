@@ -118,7 +118,12 @@ grpc::Status ComputeService::CompileShader(grpc::ServerContext*,
                                            v1::CompileShaderResponse* response) {
   return guarded("CompileShader", [&] {
     const std::string name = request->name().empty() ? "shader" : request->name();
-    std::vector<uint32_t> spirv = pool_.compiler().compile(request->glsl(), name);
+    std::vector<uint32_t> spirv;
+    try {
+      spirv = pool_.compiler().compile(request->glsl(), name);
+    } catch (const engine::Error& error) {
+      throw engine::Error(error.code(), std::string("glsl: ") + error.what());
+    }
     response->mutable_spirv()->assign(reinterpret_cast<const char*>(spirv.data()),
                                       spirv.size() * sizeof(uint32_t));
   });

@@ -21,8 +21,6 @@ struct ServerOptions {
   // "unix:/path/to/socket" or "host:port" (port 0 picks a free one).
   std::vector<std::string> listen;
   ServiceConfig service;
-  // Largest request or reply message, in bytes.
-  int maxMessageBytes = 256 * 1024 * 1024;
 };
 
 // The default local socket: $XDG_RUNTIME_DIR/kp/kpd.sock, else /run/kp/kpd.sock.
