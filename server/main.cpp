@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -56,8 +57,24 @@ int main(int argc, char** argv) {
   app.add_option("--eval-timeout-ms", config.evalTimeoutMs,
                  "Longest an evaluation may run before DEADLINE_EXCEEDED")
       ->capture_default_str();
-  app.add_option("--max-message-bytes", options.maxMessageBytes,
-                 "Largest request or reply message")
+  app.add_option("--max-message-bytes", config.maxMessageBytes,
+                 "Largest request or reply message, in bytes (at least 1 MiB: streams send "
+                 "chunks of just under 1 MiB)")
+      ->check(CLI::Range(1 << 20, std::numeric_limits<int>::max()))
+      ->capture_default_str();
+  app.add_option("--session-memory-bytes", config.sessionMemoryBytes,
+                 "Bytes of tensors one session may hold; 0: 75% of the device's largest "
+                 "device-local memory heap")
+      ->capture_default_str();
+  app.add_option("--session-max-objects", config.sessionMaxObjects,
+                 "Tensors + algorithms + sequences one session may hold")
+      ->check(CLI::Range(1u, std::numeric_limits<uint32_t>::max()))
+      ->capture_default_str();
+  app.add_option("--max-sequence-ops", config.maxSequenceOps,
+                 "Most ops one sequence may record (an op naming n tensors counts n)")
+      ->check(CLI::Range(1u, std::numeric_limits<uint32_t>::max()))
+      ->capture_default_str();
+  app.add_option("--max-timestamps", config.maxTimestamps, "Largest total_timestamps of a sequence")
       ->capture_default_str();
   app.add_option("--drain-ms", drainMs, "On SIGTERM, how long in-flight calls may finish")
       ->capture_default_str();
@@ -88,8 +105,10 @@ int main(int argc, char** argv) {
       return 1;
     }
     for (const auto& device : instance->devices()) {
-      spdlog::info("device {}: {} ({}, Vulkan {})", device.index, device.name, device.type,
-                   kp::engine::apiVersionString(device.apiVersion));
+      spdlog::info("device {}: {} ({}, Vulkan {}); a session may hold {} bytes of tensors",
+                   device.index, device.name, device.type,
+                   kp::engine::apiVersionString(device.apiVersion),
+                   kp::service::sessionMemoryLimit(config, device));
     }
     options.listen = listen.empty() ? std::vector<std::string>{kp::service::defaultListenAddress()}
                                     : listen;

@@ -4,6 +4,7 @@
 
 #include "device.h"
 #include "error.h"
+#include "spirv_interface.h"
 #include "vk_check.h"
 
 namespace kp::engine {
@@ -67,6 +68,11 @@ std::shared_ptr<Algorithm> Algorithm::create(std::shared_ptr<Device> device,
           "push_constants: " + std::to_string(pushConstants.bytes.size()) +
               " bytes exceeds the device's maxPushConstantsSize of " +
               std::to_string(info.maxPushConstantsSize) + " bytes");
+
+  // The module's descriptors, push-constant block, specialisation constants, local size and
+  // shared memory must fit what is bound and the device's limits.
+  checkInterface(inspectInterface(spirv, specConstants), info, tensors.size(),
+                 pushConstants.bytes.size(), specConstants);
 
   std::shared_ptr<Algorithm> algorithm(new Algorithm());
   algorithm->device_ = device;

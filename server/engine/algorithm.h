@@ -29,9 +29,11 @@ struct Workgroup {
 
 class Algorithm {
  public:
-  // Validates the arguments against the device's limits (InvalidArgument naming the field),
-  // then builds (or takes from the cache) the pipeline and writes the descriptor set.
-  // The SPIR-V must already be valid: the service runs SpirvValidator first.
+  // Validates the arguments against the device's limits and the module's interface (its
+  // bindings, push-constant block, specialisation constant types, local size and shared
+  // memory; InvalidArgument naming the field), then builds (or takes from the cache) the
+  // pipeline and writes the descriptor set. The SPIR-V must already be valid: the service runs
+  // SpirvValidator first.
   static std::shared_ptr<Algorithm> create(std::shared_ptr<Device> device,
                                            std::vector<std::shared_ptr<Tensor>> tensors,
                                            const std::vector<uint32_t>& spirv,

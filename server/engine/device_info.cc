@@ -88,6 +88,15 @@ DeviceInfo queryDeviceInfo(VkPhysicalDevice physical, uint32_t index) {
     props.pNext = &maintenance3;
     vkGetPhysicalDeviceProperties2(physical, &props);
     info.maxMemoryAllocationSize = maintenance3.maxMemoryAllocationSize;
+
+    VkPhysicalDeviceSubgroupProperties subgroup{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceProperties2 subgroupProps{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+    subgroupProps.pNext = &subgroup;
+    vkGetPhysicalDeviceProperties2(physical, &subgroupProps);
+    if (subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) {
+      info.subgroupOperations = subgroup.supportedOperations;
+    }
   }
 
   VkPhysicalDeviceFeatures features{};

@@ -56,6 +56,9 @@ struct DeviceInfo {
   // Alignment of host pointers (and sizes) that can be imported as device memory; 0 when the
   // device cannot import host memory.
   uint64_t importHostPointerAlignment = 0;
+  // VkSubgroupFeatureFlags a compute shader may use (0 when compute has no subgroup support or
+  // the device is Vulkan 1.0).
+  uint32_t subgroupOperations = 0;
 
   std::vector<QueueFamilyInfo> queueFamilies;
   std::vector<MemoryHeapInfo> memoryHeaps;

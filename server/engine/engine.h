@@ -15,6 +15,7 @@
 #include "op_tensor_sync_device.h"
 #include "op_tensor_sync_local.h"
 #include "sequence.h"
+#include "spirv_interface.h"
 #include "spirv_validator.h"
 #include "tensor.h"
 #include "types.h"

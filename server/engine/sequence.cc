@@ -164,7 +164,13 @@ void Sequence::evalAsync() {
   // running command buffer a second time.
   noAwaiters_.wait(lock, [this] { return awaiters_ == 0; });
   requireIdle("evaluate");
-  for (const auto& op : ops_) op->checkUsable();
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    try {
+      ops_[i]->checkUsable();
+    } catch (const Error& error) {
+      throw Error(error.code(), "ops[" + std::to_string(i) + "]: " + error.what());
+    }
+  }
   if (commandBufferStale_ || recording_) recordCommandBuffer();
   for (const auto& op : ops_) op->preEval();
   VkFence fence = fence_.get();
@@ -243,6 +249,11 @@ void Sequence::destroy(uint64_t timeoutNs) {
   fence_.reset();
   commandBuffer_ = VK_NULL_HANDLE;
   commandPool_.reset();
+}
+
+bool Sequence::hasTimestamps() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return queryPool_ && timestampsValid_ && !running_;
 }
 
 std::vector<uint64_t> Sequence::getTimestamps() const {

@@ -67,6 +67,8 @@ class Sequence {
   // Timestamps (device ticks) of the last completed evaluation: min(total, ops + 1) values.
   // FailedPrecondition without timestamps enabled or before an evaluation of the current ops.
   std::vector<uint64_t> getTimestamps() const;
+  // True when getTimestamps() has values to return.
+  bool hasTimestamps() const;
 
   uint32_t queueIndex() const { return queueIndex_; }
   uint32_t totalTimestamps() const { return totalTimestamps_; }

@@ -15,17 +15,68 @@ constexpr uint32_t kOpCapability = 17;
 constexpr uint32_t kOpEntryPoint = 15;
 constexpr uint32_t kExecutionModelGLCompute = 5;
 
-// Capabilities that depend on an optional device feature.
-struct FeatureCapability {
+// The capabilities a module may declare: kpd enables no device feature beyond robust buffer
+// access, shaderFloat64, shaderInt64 and shaderInt16 (each when the device has it), so any
+// capability that needs another feature or extension is refused before the driver sees it.
+// `feature`: the DeviceInfo flag it needs (nullptr: none); `subgroup`: the
+// VkSubgroupFeatureFlagBits it needs in compute shaders (0: none).
+struct AllowedCapability {
   uint32_t capability;
   const char* name;
   bool DeviceInfo::*feature;
+  uint32_t subgroup;
 };
-constexpr FeatureCapability kFeatureCapabilities[] = {
-    {10, "Float64", &DeviceInfo::shaderFloat64},
-    {11, "Int64", &DeviceInfo::shaderInt64},
-    {22, "Int16", &DeviceInfo::shaderInt16},
+constexpr AllowedCapability kAllowedCapabilities[] = {
+    {0, "Matrix", nullptr, 0},
+    {1, "Shader", nullptr, 0},
+    {10, "Float64", &DeviceInfo::shaderFloat64, 0},
+    {11, "Int64", &DeviceInfo::shaderInt64, 0},
+    {22, "Int16", &DeviceInfo::shaderInt16, 0},
+    {61, "GroupNonUniform", nullptr, VK_SUBGROUP_FEATURE_BASIC_BIT},
+    {62, "GroupNonUniformVote", nullptr, VK_SUBGROUP_FEATURE_VOTE_BIT},
+    {63, "GroupNonUniformArithmetic", nullptr, VK_SUBGROUP_FEATURE_ARITHMETIC_BIT},
+    {64, "GroupNonUniformBallot", nullptr, VK_SUBGROUP_FEATURE_BALLOT_BIT},
+    {65, "GroupNonUniformShuffle", nullptr, VK_SUBGROUP_FEATURE_SHUFFLE_BIT},
+    {66, "GroupNonUniformShuffleRelative", nullptr, VK_SUBGROUP_FEATURE_SHUFFLE_RELATIVE_BIT},
+    {67, "GroupNonUniformClustered", nullptr, VK_SUBGROUP_FEATURE_CLUSTERED_BIT},
+    {68, "GroupNonUniformQuad", nullptr, VK_SUBGROUP_FEATURE_QUAD_BIT},
 };
+
+// Names of capabilities compute shaders commonly ask for that kpd does not enable.
+struct CapabilityName {
+  uint32_t capability;
+  const char* name;
+};
+constexpr CapabilityName kOtherCapabilities[] = {
+    {4, "Addresses"},
+    {5, "Linkage"},
+    {6, "Kernel"},
+    {9, "Float16"},
+    {12, "Int64Atomics"},
+    {39, "Int8"},
+    {4433, "StorageBuffer16BitAccess"},
+    {4434, "UniformAndStorageBuffer16BitAccess"},
+    {4435, "StoragePushConstant16"},
+    {4441, "VariablePointersStorageBuffer"},
+    {4442, "VariablePointers"},
+    {4448, "StorageBuffer8BitAccess"},
+    {4449, "UniformAndStorageBuffer8BitAccess"},
+    {4450, "StoragePushConstant8"},
+    {5345, "VulkanMemoryModel"},
+    {5347, "PhysicalStorageBufferAddresses"},
+    {6033, "AtomicFloat32AddEXT"},
+    {6034, "AtomicFloat64AddEXT"},
+};
+
+std::string capabilityName(uint32_t capability) {
+  for (const auto& known : kAllowedCapabilities) {
+    if (known.capability == capability) return known.name;
+  }
+  for (const auto& known : kOtherCapabilities) {
+    if (known.capability == capability) return known.name;
+  }
+  return "number " + std::to_string(capability);
+}
 
 std::string literalString(const std::vector<uint32_t>& words, size_t from, size_t end) {
   std::string text;
@@ -113,13 +164,21 @@ void SpirvValidator::validate(const std::vector<uint32_t>& words) const {
   require(info.hasComputeMain, ErrorCode::kInvalidArgument,
           "spirv has no GLCompute entry point named \"main\"");
   for (uint32_t capability : info.capabilities) {
-    for (const auto& needed : kFeatureCapabilities) {
-      if (capability == needed.capability && !(device_.*needed.feature)) {
-        fail(ErrorCode::kInvalidArgument, std::string("spirv uses capability ") + needed.name +
-                                              ", which device " + device_.name +
-                                              " does not support");
-      }
+    const AllowedCapability* allowed = nullptr;
+    for (const auto& candidate : kAllowedCapabilities) {
+      if (candidate.capability == capability) allowed = &candidate;
     }
+    const bool usable =
+        allowed != nullptr && (!allowed->feature || device_.*(allowed->feature)) &&
+        (allowed->subgroup == 0 || (device_.subgroupOperations & allowed->subgroup) != 0);
+    if (usable) continue;
+    fail(ErrorCode::kInvalidArgument,
+         allowed ? "spirv uses capability " + capabilityName(capability) + ", which device " +
+                       device_.name + " does not support"
+                 : "spirv uses capability " + capabilityName(capability) +
+                       ", which kpd does not enable on device " + device_.name +
+                       " (kpd enables Shader, Matrix, Float64, Int64, Int16 where the device "
+                       "has them, and subgroup operations)");
   }
 }
 

@@ -1,6 +1,7 @@
 // Checks SPIR-V before it reaches the driver: well-formed and valid for the device's Vulkan
-// version (SPIRV-Tools), with a GLCompute entry point named "main", and using no capability the
-// device lacks. Thread-safe.
+// version (SPIRV-Tools), with a GLCompute entry point named "main", and declaring only
+// capabilities that kpd enables on the device (Shader, Matrix; Float64, Int64, Int16 and subgroup
+// operations where the device has them). Thread-safe.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,7 @@
 #include "compute_service.h"
 
+#include <algorithm>
+
 #include "convert.h"
 #include "session_stream.h"
 #include "status.h"
@@ -7,9 +9,9 @@
 namespace kp::service {
 namespace {
 
-// ReadTensorStream's default chunk: large enough that per-message costs vanish, small enough to
-// stay far below message limits and to pipeline (see bench/RESULTS.md).
-constexpr uint64_t kChunkBytes = 1 << 20;
+// ReadTensorStream's largest chunk: large enough that per-message costs vanish, and with its
+// framing under the smallest message limit kpd accepts (1 MiB).
+constexpr uint64_t kChunkBytes = (1 << 20) - 1024;
 
 }  // namespace
 
@@ -91,7 +93,8 @@ grpc::Status ComputeService::ReadTensorStream(grpc::ServerContext* context,
                                               grpc::ServerWriter<v1::TensorChunk>* writer) {
   return guarded("ReadTensorStream", [&] {
     auto session = registry_.find(request->session());
-    const uint64_t chunkBytes = request->chunk_bytes() ? request->chunk_bytes() : kChunkBytes;
+    const uint64_t chunkBytes =
+        request->chunk_bytes() ? std::min<uint64_t>(request->chunk_bytes(), kChunkBytes) : kChunkBytes;
     v1::TensorChunk chunk;
     chunk.set_tensor(request->tensor());
     uint64_t offset = 0;
@@ -169,7 +172,12 @@ grpc::Status ComputeService::CompileShader(grpc::ServerContext*,
                                            v1::CompileShaderResponse* response) {
   return guarded("CompileShader", [&] {
     const std::string name = request->name().empty() ? "shader" : request->name();
-    std::vector<uint32_t> spirv = pool_.compiler().compile(request->glsl(), name);
+    std::vector<uint32_t> spirv;
+    try {
+      spirv = pool_.compiler().compile(request->glsl(), name);
+    } catch (const engine::Error& error) {
+      throw engine::Error(error.code(), std::string("glsl: ") + error.what());
+    }
     response->mutable_spirv()->assign(reinterpret_cast<const char*>(spirv.data()),
                                       spirv.size() * sizeof(uint32_t));
   });

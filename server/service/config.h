@@ -1,8 +1,11 @@
 // Settings of the service, from kpd's command line. Defaults suit a shared GPU host.
+// Exceeding a limit is RESOURCE_EXHAUSTED with the limit and its flag in the message.
 #pragma once
 
 #include <cstdint>
 #include <string>
+
+#include "device_info.h"
 
 namespace kp::service {
 
@@ -21,6 +24,40 @@ struct ServiceConfig {
   uint64_t sharedArenaBytes = 64ull << 20;
   // The local data socket offered to sessions opened over a Unix socket (empty: none).
   std::string dataSocket;
+
+  // Bytes of tensors (size x element size, summed over its live tensors) one session may hold.
+  // 0: 75% of the device's largest device-local memory heap (see sessionMemoryLimit).
+  uint64_t sessionMemoryBytes = 0;
+  // Tensors + algorithms + sequences one session may hold at once; also the most evaluations
+  // without a sequence (Eval with sequence = 0) it may have in flight.
+  uint32_t sessionMaxObjects = 10'000;
+  // Largest request or reply message, in bytes (gRPC's limit; replies are also checked before
+  // an evaluation runs, so that a reply too large to send is refused up front).
+  int maxMessageBytes = 256 * 1024 * 1024;
+  // Most ops one sequence may record (RecordSequence, Eval with record = true), an op counting
+  // once per tensor it names (at least once): this bounds the commands of a command buffer.
+  uint32_t maxSequenceOps = 65'536;
+  // Largest CreateSequenceRequest.total_timestamps (each timestamp is a query-pool slot).
+  uint32_t maxTimestamps = 65'536;
 };
+
+// Share of the largest device-local heap a session may fill when sessionMemoryBytes is 0:
+// most of the GPU for one user, while the remaining quarter stays for other sessions and the
+// driver.
+constexpr uint64_t kDefaultSessionMemoryPercent = 75;
+
+// The per-session tensor memory limit in effect on `device`.
+inline uint64_t sessionMemoryLimit(const ServiceConfig& config, const engine::DeviceInfo& device) {
+  if (config.sessionMemoryBytes > 0) return config.sessionMemoryBytes;
+  uint64_t largest = 0;
+  for (const auto& heap : device.memoryHeaps) {
+    if (heap.deviceLocal && heap.size > largest) largest = heap.size;
+  }
+  if (largest == 0) {
+    for (const auto& heap : device.memoryHeaps) largest = heap.size > largest ? heap.size : largest;
+  }
+  return largest / 100 * kDefaultSessionMemoryPercent +
+         largest % 100 * kDefaultSessionMemoryPercent / 100;
+}
 
 }  // namespace kp::service

@@ -1,6 +1,8 @@
 #include "op_builder.h"
 
 #include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "convert.h"
 #include "error.h"
@@ -22,20 +24,30 @@ struct Resolved {
   std::vector<uint64_t> handles;
 };
 
+// `distinct`: refuse a tensor named twice (the sync and barrier ops; copy and mult have the
+// engine's own check). An op's tensors are then bounded by the session's object quota.
 Resolved resolve(const google::protobuf::RepeatedField<uint64_t>& handles,
-                 const HandleTable<engine::Tensor>& table, const std::string& field) {
+                 const HandleTable<engine::Tensor>& table, const std::string& field,
+                 bool distinct = false) {
   Resolved resolved;
+  std::unordered_map<uint64_t, int> seen;
   for (int i = 0; i < handles.size(); ++i) {
-    resolved.tensors.push_back(table.get(handles[i], field + "[" + std::to_string(i) + "]"));
+    const std::string element = field + "[" + std::to_string(i) + "]";
+    resolved.tensors.push_back(table.get(handles[i], element));
+    auto [first, inserted] = seen.emplace(handles[i], i);
+    if (distinct && !inserted) {
+      engine::fail(ErrorCode::kInvalidArgument,
+                   element + ": tensor " + std::to_string(handles[i]) + " is also " + field + "[" +
+                       std::to_string(first->second) + "]; an op names each tensor once");
+    }
     resolved.handles.push_back(handles[i]);
   }
   return resolved;
 }
 
-void addDownload(BuiltOps& built, uint64_t handle, const std::shared_ptr<engine::Tensor>& tensor) {
-  const bool seen = std::any_of(built.downloads.begin(), built.downloads.end(),
-                                [&](const Download& d) { return d.handle == handle; });
-  if (!seen) built.downloads.push_back({handle, tensor});
+void addDownload(BuiltOps& built, std::unordered_set<uint64_t>& downloaded, uint64_t handle,
+                 const std::shared_ptr<engine::Tensor>& tensor) {
+  if (downloaded.insert(handle).second) built.downloads.push_back({handle, tensor});
 }
 
 // Engine errors name the op and tensors[i]; prefix the request field they came from.
@@ -50,17 +62,46 @@ std::shared_ptr<engine::Op> withField(const std::string& field, F&& make) {
 
 }  // namespace
 
+uint64_t opsWeight(const google::protobuf::RepeatedPtrField<v1::Op>& ops) {
+  uint64_t weight = 0;
+  for (const v1::Op& op : ops) {
+    int tensors = 0;
+    switch (op.op_case()) {
+      case v1::Op::kTensorSyncDevice:
+        tensors = op.tensor_sync_device().tensors_size();
+        break;
+      case v1::Op::kTensorSyncLocal:
+        tensors = op.tensor_sync_local().tensors_size();
+        break;
+      case v1::Op::kTensorCopy:
+        tensors = op.tensor_copy().tensors_size();
+        break;
+      case v1::Op::kMult:
+        tensors = op.mult().tensors_size();
+        break;
+      case v1::Op::kMemoryBarrier:
+        tensors = op.memory_barrier().tensors_size();
+        break;
+      default:
+        break;
+    }
+    weight += std::max(1, tensors);
+  }
+  return weight;
+}
+
 BuiltOps buildOps(const google::protobuf::RepeatedPtrField<v1::Op>& ops,
                   const HandleTable<engine::Tensor>& tensors,
                   const HandleTable<engine::Algorithm>& algorithms) {
   BuiltOps built;
+  std::unordered_set<uint64_t> downloaded;
   for (int i = 0; i < ops.size(); ++i) {
     const v1::Op& op = ops[i];
     const std::string field = "ops[" + std::to_string(i) + "]";
     switch (op.op_case()) {
       case v1::Op::kTensorSyncDevice: {
         Resolved r = resolve(op.tensor_sync_device().tensors(), tensors,
-                             field + ".tensor_sync_device.tensors");
+                             field + ".tensor_sync_device.tensors", true);
         built.ops.push_back(withField(field, [&] {
           return std::make_shared<engine::OpTensorSyncDevice>(r.tensors);
         }));
@@ -68,11 +109,12 @@ BuiltOps buildOps(const google::protobuf::RepeatedPtrField<v1::Op>& ops,
       }
       case v1::Op::kTensorSyncLocal: {
         Resolved r = resolve(op.tensor_sync_local().tensors(), tensors,
-                             field + ".tensor_sync_local.tensors");
+                             field + ".tensor_sync_local.tensors", true);
         built.ops.push_back(withField(field, [&] {
           return std::make_shared<engine::OpTensorSyncLocal>(r.tensors);
         }));
-        for (size_t t = 0; t < r.tensors.size(); ++t) addDownload(built, r.handles[t], r.tensors[t]);
+        for (size_t t = 0; t < r.tensors.size(); ++t)
+          addDownload(built, downloaded, r.handles[t], r.tensors[t]);
         break;
       }
       case v1::Op::kTensorCopy: {
@@ -82,7 +124,8 @@ BuiltOps buildOps(const google::protobuf::RepeatedPtrField<v1::Op>& ops,
         }));
         if (r.tensors[0]->hasHostData()) {
           for (size_t t = 1; t < r.tensors.size(); ++t) {
-            if (r.tensors[t]->hasHostData()) addDownload(built, r.handles[t], r.tensors[t]);
+            if (r.tensors[t]->hasHostData())
+              addDownload(built, downloaded, r.handles[t], r.tensors[t]);
           }
         }
         break;
@@ -107,7 +150,7 @@ BuiltOps buildOps(const google::protobuf::RepeatedPtrField<v1::Op>& ops,
       }
       case v1::Op::kMemoryBarrier: {
         const v1::OpMemoryBarrier& barrier = op.memory_barrier();
-        Resolved r = resolve(barrier.tensors(), tensors, field + ".memory_barrier.tensors");
+        Resolved r = resolve(barrier.tensors(), tensors, field + ".memory_barrier.tensors", true);
         built.ops.push_back(withField(field, [&] {
           return std::make_shared<engine::OpMemoryBarrier>(
               r.tensors, barrier.src_access_mask(), barrier.dst_access_mask(),

@@ -27,6 +27,10 @@ struct BuiltOps {
   std::vector<Download> downloads;
 };
 
+// The size of `ops` as counted against the daemon's --max-sequence-ops: each op counts once
+// per tensor it names, and at least once, so the limit bounds the commands a sequence records.
+uint64_t opsWeight(const google::protobuf::RepeatedPtrField<v1::Op>& ops);
+
 BuiltOps buildOps(const google::protobuf::RepeatedPtrField<v1::Op>& ops,
                   const HandleTable<engine::Tensor>& tensors,
                   const HandleTable<engine::Algorithm>& algorithms);

@@ -62,8 +62,10 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  builder.SetMaxReceiveMessageSize(options.maxMessageBytes);
-  builder.SetMaxSendMessageSize(options.maxMessageBytes);
+  // A request over the limit is refused by gRPC itself, before any handler runs, with
+  // RESOURCE_EXHAUSTED "Received message larger than max (<size> vs. <limit>)".
+  builder.SetMaxReceiveMessageSize(options.service.maxMessageBytes);
+  builder.SetMaxSendMessageSize(options.service.maxMessageBytes);
   // Notice dead TCP peers (a vanished client machine) within about a minute.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30'000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
@@ -103,7 +105,7 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
   }
   if (!server->options_.service.dataSocket.empty()) {
     server->local_ = std::make_unique<LocalChannel>(server->options_.service.dataSocket,
-                                                    *server->registry_, options.maxMessageBytes);
+                                                    *server->registry_, options.service.maxMessageBytes);
     spdlog::info("local data socket {}", server->local_->path());
   }
   for (const std::string& address : server->addresses_) spdlog::info("listening on {}", address);

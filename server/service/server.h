@@ -22,8 +22,6 @@ struct ServerOptions {
   // "unix:/path/to/socket" or "host:port" (port 0 picks a free one).
   std::vector<std::string> listen;
   ServiceConfig service;
-  // Largest request or reply message, in bytes.
-  int maxMessageBytes = 256 * 1024 * 1024;
   // Offer same-host clients the local data socket (shared memory, evaluations without gRPC)
   // next to the first Unix socket, at its path + ".data".
   bool localDataSocket = true;

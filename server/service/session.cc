@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <unordered_set>
 
@@ -17,6 +18,26 @@ using engine::ErrorCode;
 using engine::fail;
 using engine::require;
 
+namespace {
+
+// "67108864 bytes (64.0 MiB)": exact, and readable.
+std::string describeBytes(uint64_t bytes) {
+  static const char* units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  std::string text = std::to_string(bytes) + " bytes";
+  if (bytes < 1024) return text;
+  double value = static_cast<double>(bytes);
+  int unit = -1;
+  while (value >= 1024 && unit < 5) {
+    value /= 1024;
+    ++unit;
+  }
+  char readable[32];
+  std::snprintf(readable, sizeof(readable), " (%.1f %s)", value, units[unit]);
+  return text + readable;
+}
+
+}  // namespace
+
 Session::Session(std::string id, uint32_t deviceIndex, std::shared_ptr<engine::Device> device,
                  DevicePool& pool, const ServiceConfig& config, uint32_t leaseSeconds,
                  std::string client)
@@ -27,6 +48,7 @@ Session::Session(std::string id, uint32_t deviceIndex, std::shared_ptr<engine::D
       config_(config),
       leaseSeconds_(leaseSeconds),
       client_(std::move(client)),
+      memoryLimit_(sessionMemoryLimit(config, device_->info())),
       random_(std::random_device{}()),
       lastActive_(Clock::now().time_since_epoch().count()) {}
 
@@ -50,6 +72,58 @@ size_t Session::objectCount() const {
 
 void Session::requireOpen() const {
   require(!closed_, ErrorCode::kNotFound, "session " + id_ + " has ended");
+}
+
+size_t Session::objectsHeld() const {
+  return tensors_.size() + algorithms_.size() + sequences_.size() + pendingObjects_;
+}
+
+void Session::requireObjectQuota(const char* kind) const {
+  const size_t held = objectsHeld();
+  require(held < config_.sessionMaxObjects, ErrorCode::kResourceExhausted,
+          std::string("session object quota exceeded: cannot create ") + kind +
+              ", the session holds " + std::to_string(held) +
+              " tensors, algorithms and sequences, its limit (--session-max-objects " +
+              std::to_string(config_.sessionMaxObjects) + ")");
+}
+
+void Session::requireMemoryQuota(uint64_t bytes) const {
+  require(bytes <= memoryLimit_ && tensorBytes_ <= memoryLimit_ - bytes,
+          ErrorCode::kResourceExhausted,
+          "session device memory quota exceeded: " + describeBytes(tensorBytes_) + " in use + " +
+              describeBytes(bytes) + " requested > " + describeBytes(memoryLimit_) +
+              (config_.sessionMemoryBytes > 0
+                   ? std::string(" (--session-memory-bytes)")
+                   : " (--session-memory-bytes 0: " + std::to_string(kDefaultSessionMemoryPercent) +
+                         "% of the device's largest device-local heap)"));
+}
+
+void Session::requireOpsLimit(const google::protobuf::RepeatedPtrField<v1::Op>& ops) const {
+  const uint64_t weight = opsWeight(ops);
+  require(weight <= config_.maxSequenceOps, ErrorCode::kResourceExhausted,
+          "ops: " + std::to_string(ops.size()) + " ops of weight " + std::to_string(weight) +
+              " (an op counts once per tensor it names, at least once), more than a sequence "
+              "may record (--max-sequence-ops " +
+              std::to_string(config_.maxSequenceOps) + ")");
+}
+
+void Session::requireReplyFits(const std::vector<Download>& downloads, uint32_t timestamps,
+                               uint64_t inlineLimit, const std::string& name) const {
+  // Each download is a TensorData (handle + bytes) inside the reply: allow 32 bytes of framing
+  // per entry, and 11 per timestamp (a varint), on top of the data. Shared-memory tensors and
+  // those above the inline limit stay out of the reply (see collect).
+  uint64_t bytes = 16 + uint64_t{timestamps} * 11;
+  for (const Download& download : downloads) {
+    const uint64_t size = download.tensor->byteSize();
+    const bool inlined = !download.tensor->hasExternalHostMemory() &&
+                         (inlineLimit == 0 || size <= inlineLimit);
+    bytes += inlined ? size + 32 : 16;
+  }
+  require(bytes <= static_cast<uint64_t>(config_.maxMessageBytes), ErrorCode::kResourceExhausted,
+          name + ": its reply would carry " + describeBytes(bytes) +
+              " of downloads, more than a message may hold (--max-message-bytes " +
+              std::to_string(config_.maxMessageBytes) +
+              "); sync fewer or smaller tensors per evaluation");
 }
 
 void Session::setCloseListener(std::function<void(const std::string&)> listener) {
@@ -101,17 +175,34 @@ void Session::createTensor(const v1::CreateTensorRequest& request,
               "shared_memory: a storage tensor has no host copy to share");
       require(shared_ != nullptr, ErrorCode::kFailedPrecondition,
               "shared_memory: attach a local data connection first (SessionOpened.data_socket)");
-      region = shared_->allocate(bytes);
     }
+    requireObjectQuota("a tensor");
+    requireMemoryQuota(bytes);
+    if (request.shared_memory()) region = shared_->allocate(bytes);
+    ++pendingObjects_;
+    tensorBytes_ += bytes;  // reserved now, so concurrent creations cannot overshoot
   }
   engine::ExternalHostMemory external;
   if (region) external = {region->data(), region->size, region};
   // Allocation and the first upload happen outside the lock: the tensor is not shared yet.
-  auto tensor = engine::Tensor::create(device_, dataType, request.size(), tensorType,
-                                       request.data().empty() ? nullptr : request.data().data(),
-                                       region ? &external : nullptr);
+  std::shared_ptr<engine::Tensor> tensor;
+  try {
+    tensor = engine::Tensor::create(device_, dataType, request.size(), tensorType,
+                                    request.data().empty() ? nullptr : request.data().data(),
+                                    region ? &external : nullptr);
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    --pendingObjects_;
+    tensorBytes_ -= bytes;
+    throw;
+  }
   std::lock_guard<std::mutex> lock(mutex_);
-  requireOpen();
+  --pendingObjects_;
+  if (closed_) {
+    tensorBytes_ -= bytes;
+    tensor->destroy();
+    requireOpen();
+  }
   response->set_tensor(tensors_.add(std::move(tensor), random_));
   if (region) {
     response->mutable_region()->set_arena(region->arena->id());
@@ -127,6 +218,7 @@ void Session::destroyTensor(uint64_t handle) {
   require(!usedByRunningEvaluation(tensor.get(), nullptr), ErrorCode::kFailedPrecondition,
           "tensor " + std::to_string(handle) +
               " is used by a running evaluation; await it before destroying the tensor");
+  tensorBytes_ -= tensor->byteSize();
   tensor->destroy();
   tensors_.remove(handle, "tensor");
 }
@@ -137,6 +229,11 @@ std::string Session::readTensor(uint64_t handle) {
   const auto& tensor = tensors_.get(handle, "tensor");
   require(tensor->hasHostData(), ErrorCode::kFailedPrecondition,
           "tensor " + std::to_string(handle) + " is a storage tensor: it has no host data");
+  require(tensor->byteSize() + 16 <= static_cast<uint64_t>(config_.maxMessageBytes),
+          ErrorCode::kResourceExhausted,
+          "tensor " + std::to_string(handle) + " has " + describeBytes(tensor->byteSize()) +
+              ", more than a reply may carry (--max-message-bytes " +
+              std::to_string(config_.maxMessageBytes) + ")");
   std::string data(tensor->byteSize(), '\0');
   tensor->getHostData(data.data(), data.size());
   return data;
@@ -151,6 +248,9 @@ void Session::writeTensor(uint64_t handle, const std::string& data) {
   require(data.size() == tensor->byteSize(), ErrorCode::kInvalidArgument,
           "data has " + std::to_string(data.size()) + " bytes; tensor " +
               std::to_string(handle) + " has " + std::to_string(tensor->byteSize()));
+  require(!usedByRunningEvaluation(tensor.get(), nullptr), ErrorCode::kFailedPrecondition,
+          "tensor " + std::to_string(handle) +
+              " is used by a running evaluation; await it before writing the tensor");
   tensor->setHostData(data.data(), data.size());
 }
 
@@ -160,6 +260,9 @@ void Session::writeTensorChunk(uint64_t handle, uint64_t offset, const std::stri
   const auto& tensor = tensors_.get(handle, "tensor");
   require(tensor->hasHostData(), ErrorCode::kFailedPrecondition,
           "tensor " + std::to_string(handle) + " is a storage tensor: it has no host data");
+  require(!usedByRunningEvaluation(tensor.get(), nullptr), ErrorCode::kFailedPrecondition,
+          "tensor " + std::to_string(handle) +
+              " is used by a running evaluation; await it before writing the tensor");
   require(offset <= tensor->byteSize() && data.size() <= tensor->byteSize() - offset,
           ErrorCode::kInvalidArgument,
           "chunk at offset " + std::to_string(offset) + " with " + std::to_string(data.size()) +
@@ -194,7 +297,14 @@ void Session::createAlgorithm(const v1::CreateAlgorithmRequest& request,
       pool_.validator(deviceIndex_).validate(spirv);
       break;
     case v1::CreateAlgorithmRequest::kGlsl:
-      spirv = pool_.compiler().compile(request.glsl(), "shader");
+      try {
+        spirv = pool_.compiler().compile(request.glsl(), "shader");
+        // What glslang makes is valid SPIR-V, but it may still use capabilities kpd does not
+        // enable on this device (e.g. float16_t).
+        pool_.validator(deviceIndex_).validate(spirv);
+      } catch (const engine::Error& error) {
+        throw engine::Error(error.code(), std::string("glsl: ") + error.what());
+      }
       break;
     case v1::CreateAlgorithmRequest::SHADER_NOT_SET:
       fail(ErrorCode::kInvalidArgument, "shader: set spirv or glsl");
@@ -204,8 +314,15 @@ void Session::createAlgorithm(const v1::CreateAlgorithmRequest& request,
   engine::Workgroup workgroup{request.workgroup().x(), request.workgroup().y(),
                               request.workgroup().z()};
 
+  const uint32_t maxTensors = device_->info().maxPerStageDescriptorStorageBuffers;
+  require(static_cast<uint64_t>(request.tensors_size()) <= maxTensors, ErrorCode::kInvalidArgument,
+          "tensors: " + std::to_string(request.tensors_size()) +
+              " given; the device binds at most " + std::to_string(maxTensors) +
+              " per algorithm (maxPerStageDescriptorStorageBuffers)");
+
   std::lock_guard<std::mutex> lock(mutex_);
   requireOpen();
+  requireObjectQuota("an algorithm");
   std::vector<std::shared_ptr<engine::Tensor>> tensors;
   for (int i = 0; i < request.tensors_size(); ++i) {
     tensors.push_back(tensors_.get(request.tensors(i), "tensors[" + std::to_string(i) + "]"));
@@ -262,10 +379,27 @@ uint64_t Session::createSequence(const v1::CreateSequenceRequest& request) {
           "queue_index " + std::to_string(request.queue_index()) +
               " out of range: the session has " + std::to_string(device_->queueCount()) +
               " queue(s)");
+  require(request.total_timestamps() <= config_.maxTimestamps, ErrorCode::kResourceExhausted,
+          "total_timestamps " + std::to_string(request.total_timestamps()) +
+              " exceeds the limit of " + std::to_string(config_.maxTimestamps) +
+              " (--max-timestamps)");
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    requireOpen();
+    requireObjectQuota("a sequence");
+    ++pendingObjects_;
+  }
   auto entry = std::make_shared<SequenceEntry>();
-  entry->sequence =
-      engine::Sequence::create(device_, request.queue_index(), request.total_timestamps());
+  try {
+    entry->sequence =
+        engine::Sequence::create(device_, request.queue_index(), request.total_timestamps());
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    --pendingObjects_;
+    throw;
+  }
   std::lock_guard<std::mutex> lock(mutex_);
+  --pendingObjects_;
   requireOpen();
   return sequences_.add(std::move(entry), random_);
 }
@@ -295,6 +429,7 @@ void Session::recordSequence(const v1::RecordSequenceRequest& request) {
   std::lock_guard<std::mutex> lock(mutex_);
   requireOpen();
   SequenceEntry& entry = sequenceEntry(request.sequence(), "sequence");
+  requireOpsLimit(request.ops());
   BuiltOps built = buildOps(request.ops(), tensors_, algorithms_);
   require(!entry.sequence->isRunning(), ErrorCode::kFailedPrecondition,
           "sequence " + std::to_string(request.sequence()) +
@@ -322,6 +457,9 @@ void Session::applyUploads(const v1::EvalRequest& request) {
     require(upload.data().size() == tensor->byteSize(), ErrorCode::kInvalidArgument,
             field + ".data has " + std::to_string(upload.data().size()) + " bytes; tensor " +
                 std::to_string(upload.tensor()) + " has " + std::to_string(tensor->byteSize()));
+    require(!usedByRunningEvaluation(tensor.get(), nullptr), ErrorCode::kFailedPrecondition,
+            field + ".tensor: tensor " + std::to_string(upload.tensor()) +
+                " is used by a running evaluation; await it before uploading to the tensor");
     writes.emplace_back(tensor.get(), &upload.data());
   }
   // Only write once everything is known to be valid: a bad request changes nothing.
@@ -338,7 +476,14 @@ std::shared_ptr<Session::SequenceEntry> Session::submit(const v1::EvalRequest& r
             "sequence: EvalAsync needs a sequence handle to await (0 is allowed only in Eval)");
     require(request.ops_size() > 0, ErrorCode::kInvalidArgument,
             "ops: evaluating without a sequence (sequence = 0) needs at least one op");
+    requireOpsLimit(request.ops());
+    require(anonymous_.size() < config_.sessionMaxObjects, ErrorCode::kResourceExhausted,
+            "the session has " + std::to_string(anonymous_.size()) +
+                " evaluations without a sequence still running, its limit "
+                "(--session-max-objects " +
+                std::to_string(config_.sessionMaxObjects) + ")");
     BuiltOps built = buildOps(request.ops(), tensors_, algorithms_);
+    requireReplyFits(built.downloads, 0, request.inline_download_limit(), "the evaluation");
     auto entry = std::make_shared<SequenceEntry>();
     entry->sequence = engine::Sequence::create(device_, 0, 0);
     for (auto& op : built.ops) entry->sequence->record(std::move(op));
@@ -353,6 +498,7 @@ std::shared_ptr<Session::SequenceEntry> Session::submit(const v1::EvalRequest& r
   const std::string name = "sequence " + std::to_string(request.sequence());
   std::optional<BuiltOps> built;
   if (request.record()) {
+    requireOpsLimit(request.ops());
     built = buildOps(request.ops(), tensors_, algorithms_);
   } else {
     require(request.ops_size() == 0, ErrorCode::kInvalidArgument,
@@ -361,13 +507,32 @@ std::shared_ptr<Session::SequenceEntry> Session::submit(const v1::EvalRequest& r
   }
   require(!entry->sequence->isRunning(), ErrorCode::kFailedPrecondition,
           name + " is running; await it before evaluating it again");
+  requireReplyFits(built ? built->downloads : entry->downloads, entry->sequence->totalTimestamps(),
+                   request.inline_download_limit(), name);
+  if (!built) {
+    // The recorded ops' tensors and algorithms may have been destroyed since: refuse before
+    // the uploads change anything (evalAsync checks again, under the sequence's lock).
+    const auto ops = entry->sequence->ops();
+    for (size_t i = 0; i < ops.size(); ++i) {
+      try {
+        ops[i]->checkUsable();
+      } catch (const engine::Error& error) {
+        throw engine::Error(error.code(),
+                            name + ": ops[" + std::to_string(i) + "]: " + error.what());
+      }
+    }
+  }
   if (built) {
     entry->sequence->clear();
     for (auto& op : built->ops) entry->sequence->record(std::move(op));
     entry->downloads = std::move(built->downloads);
   }
   applyUploads(request);
-  entry->sequence->evalAsync();
+  try {
+    entry->sequence->evalAsync();
+  } catch (const engine::Error& error) {
+    throw engine::Error(error.code(), name + ": " + error.what());
+  }
   return entry;
 }
 
@@ -387,7 +552,8 @@ void Session::collect(const SequenceEntry& entry, uint64_t inlineLimit,
     bytes->resize(download.tensor->byteSize());
     download.tensor->getHostData(bytes->data(), bytes->size());
   }
-  if (entry.sequence->totalTimestamps() > 0 && entry.sequence->isInit()) {
+  // A sequence awaited before any evaluation has no timestamps yet: the reply has none.
+  if (entry.sequence->hasTimestamps()) {
     for (uint64_t value : entry.sequence->getTimestamps()) response->add_timestamps(value);
   }
 }
@@ -483,7 +649,10 @@ bool Session::close(const std::string& reason) {
     drained = anonymous_.empty();
     if (drained) {
       for (const auto& [handle, algorithm] : algorithms_.all()) algorithm->destroy();
-      for (const auto& [handle, tensor] : tensors_.all()) tensor->destroy();
+      for (const auto& [handle, tensor] : tensors_.all()) {
+        tensorBytes_ -= tensor->byteSize();
+        tensor->destroy();
+      }
       algorithms_.clear();
       tensors_.clear();
     }

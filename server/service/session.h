@@ -2,6 +2,8 @@
 // created, named by handles that mean nothing outside it. Thread-safe: control requests are
 // serialised by the session's lock, while evaluations wait for the GPU outside it, so several
 // sequences of one session run at once. Ending the session frees everything it owned.
+// It enforces the per-session quotas (ServiceConfig): bytes of tensors, objects held, ops per
+// sequence, and replies that fit a message.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -94,6 +96,17 @@ class Session {
   };
 
   void requireOpen() const;  // requires mutex_
+  // RESOURCE_EXHAUSTED unless the session may hold one more object / `bytes` more tensor
+  // memory (sessionMaxObjects, the memory limit). Both require mutex_.
+  size_t objectsHeld() const;
+  void requireObjectQuota(const char* kind) const;
+  void requireMemoryQuota(uint64_t bytes) const;
+  // RESOURCE_EXHAUSTED if `ops` weigh more than a sequence may record (see opsWeight).
+  void requireOpsLimit(const google::protobuf::RepeatedPtrField<v1::Op>& ops) const;
+  // RESOURCE_EXHAUSTED if an evaluation downloading `downloads` (and `timestamps`) would reply
+  // with more than a message can carry (checked before it runs).
+  void requireReplyFits(const std::vector<Download>& downloads, uint32_t timestamps,
+                        uint64_t inlineLimit, const std::string& name) const;
   SequenceEntry& sequenceEntry(uint64_t handle, const std::string& field);  // requires mutex_
   bool usedByRunningEvaluation(const engine::Tensor* tensor,
                                const engine::Algorithm* algorithm) const;  // requires mutex_
@@ -111,6 +124,7 @@ class Session {
   const ServiceConfig& config_;
   const uint32_t leaseSeconds_;
   const std::string client_;
+  const uint64_t memoryLimit_;  // bytes of tensors the session may hold
 
   mutable std::mutex mutex_;
   std::mt19937_64 random_;
@@ -125,6 +139,10 @@ class Session {
   std::vector<std::shared_ptr<SequenceEntry>> anonymous_;
   // Created when the first local data connection attaches.
   std::unique_ptr<SharedMemory> shared_;
+  // Quota accounting: bytes of the live tensors (plus those being created), and objects being
+  // created outside the lock.
+  uint64_t tensorBytes_ = 0;
+  size_t pendingObjects_ = 0;
 };
 
 }  // namespace kp::service

@@ -22,6 +22,16 @@ std::string newSessionId() {
   return id;
 }
 
+// Longest OpenSessionRequest.client_name accepted (it goes into the daemon's log).
+constexpr size_t kMaxClientNameBytes = 256;
+
+// The client's name as it may appear in a log line: printable ASCII only.
+std::string printable(const std::string& text) {
+  std::string result;
+  for (char c : text) result.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  return result;
+}
+
 }  // namespace
 
 SessionRegistry::SessionRegistry(DevicePool& pool, const ServiceConfig& config)
@@ -49,6 +59,10 @@ std::shared_ptr<Session> SessionRegistry::open(const v1::OpenSessionRequest& req
                         " sessions open, its limit (--max-sessions " +
                         std::to_string(config_.maxSessions) + ")");
   }
+  engine::require(request.client_name().size() <= kMaxClientNameBytes,
+                  engine::ErrorCode::kInvalidArgument,
+                  "client_name has " + std::to_string(request.client_name().size()) +
+                      " bytes; at most " + std::to_string(kMaxClientNameBytes) + " are accepted");
   std::vector<uint32_t> families(request.queue_families().begin(), request.queue_families().end());
   std::shared_ptr<engine::Device> device;
   try {
@@ -62,7 +76,8 @@ std::shared_ptr<Session> SessionRegistry::open(const v1::OpenSessionRequest& req
   uint32_t lease = request.lease_seconds() > 0 ? request.lease_seconds()
                                                : config_.defaultLeaseSeconds;
   lease = std::min(lease, config_.maxLeaseSeconds);
-  std::string client = request.client_name().empty() ? peer : request.client_name() + " @ " + peer;
+  std::string client =
+      request.client_name().empty() ? peer : printable(request.client_name()) + " @ " + peer;
 
   auto session = std::make_shared<Session>(newSessionId(), request.device(), device, pool_,
                                            config_, lease, client);
@@ -109,7 +124,8 @@ void SessionRegistry::close(const std::string& id, const std::string& reason) {
     auto found = sessions_.find(id);
     if (found == sessions_.end()) {
       engine::fail(engine::ErrorCode::kNotFound,
-                   "session " + id + " does not exist (it ended or never existed)");
+                   id.empty() ? std::string("session is not set")
+                              : "session " + id + " does not exist (it ended or never existed)");
     }
     session = found->second;
     sessions_.erase(found);
