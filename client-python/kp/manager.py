@@ -19,6 +19,7 @@ from ._evaluation import (
     upload_messages,
 )
 from ._legacy import LegacyManagerMixin
+from ._security import PemSource, Security
 from ._types import TensorTypes, data_type_of
 from .algorithm import Algorithm
 from .operations import OpBase
@@ -80,9 +81,17 @@ class Manager(LegacyManagerMixin):
             picks one); empty for the device's default compute queue.
         desired_extensions: accepted for compatibility; the daemon enables the extensions
             it needs itself.
-        address: where kpd listens: "unix:/path", "/path" or "host:port". Default:
-            ``$KP_ADDRESS``, else the local socket ($XDG_RUNTIME_DIR/kp/kpd.sock or
+        address: where kpd listens: "unix:/path", "/path", "host:port" or "tls:host:port".
+            Default: ``$KP_ADDRESS``, else the local socket ($XDG_RUNTIME_DIR/kp/kpd.sock or
             /run/kp/kpd.sock).
+        token: the bearer token of a kpd started with ``--token-file``; sent with every
+            call. Default: ``$KP_TOKEN``, else the contents of the file ``$KP_TOKEN_FILE``.
+        tls_ca: the CA certificate that signed kpd's certificate (a PEM file path, or PEM
+            bytes). Giving it selects TLS for a "host:port" address. Default: ``$KP_TLS_CA``,
+            else the system's CAs.
+        tls_cert, tls_key: the client certificate and its private key, for a kpd that
+            requires client certificates (``--tls-client-ca``). Default: ``$KP_TLS_CERT``,
+            ``$KP_TLS_KEY``.
 
     Everything the Manager creates lives in the daemon until ``destroy()`` (or the end of a
     ``with`` block, or this process): then the daemon frees it all.
@@ -95,14 +104,20 @@ class Manager(LegacyManagerMixin):
         desired_extensions: Seq[str] = (),
         *,
         address: Optional[str] = None,
+        token: Optional[str] = None,
+        tls_ca: PemSource = None,
+        tls_cert: PemSource = None,
+        tls_key: PemSource = None,
     ):
         self._legacy_manager_init()
         if desired_extensions:
             log.debug(
                 "desired_extensions %s: the daemon chooses extensions", list(desired_extensions)
             )
+        resolved = resolve_address(address)
+        security = Security(resolved, token, tls_ca, tls_cert, tls_key)
         self._conn = Connection(
-            resolve_address(address), int(device), [int(f) for f in family_queue_indices]
+            resolved, int(device), [int(f) for f in family_queue_indices], security
         )
         _open_managers.add(self)
 
