@@ -9,7 +9,12 @@ CallGate::Pass CallGate::enterCall() {
   return Pass(this);
 }
 
-void CallGate::leaveCall() {
+void CallGate::callStarted() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++calls_;
+}
+
+void CallGate::callEnded() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     --calls_;

@@ -1,7 +1,8 @@
 // Counts the calls kpd is serving, so that shutdown can stop admitting new ones and wait for
-// those in flight (a running Eval, say) before it ends the sessions. Session streams
-// (OpenSession) are counted apart: they last as long as their session, so shutdown ends the
-// sessions first and then waits for the streams to deliver their `closed` event. Thread-safe.
+// those in flight (a running Eval, say, until its reply is sent) before it ends the sessions.
+// Session streams (OpenSession) are counted apart: they last as long as their session, so shutdown
+// ends the sessions first and then waits for the streams to deliver their `closed` event.
+// Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -25,7 +26,7 @@ class CallGate {
     Pass& operator=(const Pass&) = delete;
     Pass& operator=(Pass&&) = delete;
     ~Pass() {
-      if (gate_) gate_->leaveCall();
+      if (gate_) gate_->callEnded();
     }
     explicit operator bool() const { return gate_ != nullptr; }
 
@@ -35,6 +36,10 @@ class CallGate {
 
   // Admits a call: an empty Pass once draining has started.
   Pass enterCall();
+  // Counts a call without admitting or refusing it (CallCounterFactory: from its arrival to
+  // its reply sent; the handler checks draining() itself).
+  void callStarted();
+  void callEnded();
   // Counts a session stream until streamDone(); false (not counted) once draining started.
   bool streamStarted();
   void streamDone();
@@ -55,8 +60,6 @@ class CallGate {
   size_t streams() const;
 
  private:
-  void leaveCall();
-
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   bool draining_ = false;

@@ -66,14 +66,13 @@ class ComputeService final
   grpc::Status authenticate(const grpc::ServerContextBase& context) const;
   static grpc::Status shuttingDown();
 
-  // Runs an RPC's body: checks the token, is counted by the gate (or refused once the daemon
-  // is shutting down), and maps errors to statuses (guarded).
+  // Runs an RPC's body: checks the token, refuses once the daemon is shutting down (the call
+  // is counted by CallCounterFactory until its reply is sent), and maps errors to statuses.
   template <typename F>
   grpc::Status serve(grpc::ServerContext* context, const char* rpc, F&& body) {
     grpc::Status admitted = authenticate(*context);
     if (!admitted.ok()) return admitted;
-    CallGate::Pass pass = gate_.enterCall();
-    if (!pass) return shuttingDown();
+    if (gate_.draining()) return shuttingDown();
     return guarded(rpc, std::forward<F>(body));
   }
 

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "bearer_token.h"
+#include "call_counter.h"
 #include "error.h"
 
 namespace kp::service {
@@ -64,6 +65,9 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
   // Clients ping every 20 s to notice a vanished daemon: accept pings that often.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5'000);
   builder.RegisterService(server->service_.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counters;
+  counters.push_back(std::make_unique<CallCounterFactory>(server->gate_));
+  builder.experimental().SetInterceptorCreators(std::move(counters));
 
   // Unix sockets are created and accepted by kpd itself (UnixListener); TCP ports by gRPC.
   std::vector<std::unique_ptr<int>> ports;
@@ -155,11 +159,12 @@ void Server::shutdown(std::chrono::milliseconds drain) {
     spdlog::warn("{} session stream(s) did not finish: cancelling them", gate_.streams());
   }
 
-  // 4. Stop gRPC. Everything worth waiting for is done, so do not let it wait (its graceful
-  //    GOAWAY waits for every client to answer a ping, and an idle C++ client channel only
-  //    answers when its backup poller runs, seconds later): cancel what is left and drop the
-  //    connections now.
-  server_->Shutdown(std::chrono::system_clock::now());
+  // 4. Stop gRPC. Every reply worth waiting for has been sent, so do not let it wait long
+  //    (its graceful GOAWAY waits for every client to answer a ping, and an idle C++ client
+  //    channel only answers when its backup poller runs, seconds later): a moment for the
+  //    last bytes to reach the clients, then cancel what is left and drop the connections.
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    std::min<std::chrono::milliseconds>(drain, std::chrono::milliseconds(200)));
   server_->Wait();
   spdlog::info(
       "shut down in {} ms",

@@ -16,11 +16,13 @@ from test_async import SLOW, SLOW_ITERATIONS
 LONG_WORKGROUPS = (400, 1, 1)
 
 
-def long_sequence(mgr):
+def long_sequence(mgr, payload=None):
+    """About 2 s of GPU work; its reply also carries `payload` (a tensor) if given."""
     t = mgr.tensor_t(np.zeros(2, dtype=np.uint32))
     algo = mgr.algorithm([t], SLOW, LONG_WORKGROUPS, push_consts=SLOW_ITERATIONS)
+    synced = [t] if payload is None else [t, payload]
     seq = mgr.sequence().record(kp.OpTensorSyncDevice([t])).record(
-        kp.OpAlgoDispatch(algo)).record(kp.OpTensorSyncLocal([t]))
+        kp.OpAlgoDispatch(algo)).record(kp.OpTensorSyncLocal(synced))
     return t, seq
 
 
@@ -45,11 +47,14 @@ def test_sigterm_lets_a_running_eval_finish():
     try:
         mgr = kp.Manager(address=d.address)
         other = kp.Manager(address=d.address)
-        t, seq = long_sequence(mgr)
+        # A 64 MiB reply takes a while to send: kpd must not stop gRPC before it is sent.
+        payload = mgr.tensor(np.arange(16 * 1024 * 1024, dtype=np.float32))
+        t, seq = long_sequence(mgr, payload)
         seq.eval()
         expected = t.data().copy()
         assert expected[1] == 42
         t.data()[:] = 0
+        payload.data()[:] = 0
 
         thread, result = eval_in_thread(t, seq)
         time.sleep(0.3)  # the Eval reaches the daemon
@@ -67,6 +72,7 @@ def test_sigterm_lets_a_running_eval_finish():
         thread.join(60)
         assert "error" not in result, result
         np.testing.assert_array_equal(result["data"], expected)
+        np.testing.assert_array_equal(payload.data()[-3:], [16777213, 16777214, 16777215])
         assert d.process.wait(timeout=30) == 0
         assert d.wait_for(lambda: mgr._conn.closed_reason is not None, 5)
         assert "shutting down" in mgr._conn.closed_reason

@@ -19,6 +19,9 @@ TEST(CallGate, RefusesAfterDrainingStarts) {
     EXPECT_EQ(gate.calls(), 1u);
   }
   EXPECT_EQ(gate.calls(), 0u);
+  gate.callStarted();
+  EXPECT_EQ(gate.calls(), 1u);
+  gate.callEnded();
   EXPECT_TRUE(gate.streamStarted());
   gate.startDraining();
   EXPECT_FALSE(gate.enterCall());
