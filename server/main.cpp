@@ -81,6 +81,25 @@ int main(int argc, char** argv) {
   bool noLocalData = false;
   app.add_flag("--no-shared-memory", noLocalData,
                "Do not offer same-host clients the local data socket (shared memory)");
+  std::string socketMode = "0660";
+  app.add_option("--socket-mode", socketMode,
+                 "Permission bits of the Unix sockets (octal; connecting needs write access, so "
+                 "0660 admits the owner and the group, 0600 the owner only)")
+      ->capture_default_str();
+  app.add_option("--socket-group", options.socket.group,
+                 "Group (name or id) of the Unix sockets, e.g. a 'kp' group of GPU users. "
+                 "Default: kpd's primary group");
+  app.add_option("--tls-cert", options.tls.certFile,
+                 "PEM server certificate (chain): serve every TCP address over TLS");
+  app.add_option("--tls-key", options.tls.keyFile, "PEM private key of --tls-cert");
+  app.add_option("--tls-client-ca", options.tls.clientCaFile,
+                 "PEM CA certificate(s): require TCP clients to present a certificate it "
+                 "signed (mTLS)");
+  app.add_option("--token-file", options.tokenFile,
+                 "File holding a bearer token that every call must carry as the metadata "
+                 "'authorization: Bearer <token>' (on every address, Unix sockets included)");
+  app.add_flag("--insecure-tcp", options.insecureTcp,
+               "Allow plain TCP (no TLS) on addresses other than loopback (dangerous)");
   CLI11_PARSE(app, argc, argv);
   options.localDataSocket = !noLocalData;
 
@@ -95,6 +114,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   try {
+    options.socket.mode = kp::service::parseSocketMode(socketMode);
     auto instance = kp::engine::Instance::create({validation});
     if (listDevices) {
       printDevices(*instance);

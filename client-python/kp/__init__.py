@@ -20,6 +20,7 @@ from ._errors import (
     KpError,
     NotFoundError,
     ResourceExhaustedError,
+    UnauthenticatedError,
     UnavailableError,
 )
 from ._legacy import OpTensorCreate
@@ -62,6 +63,7 @@ __all__ = [
     "Tensor",
     "TensorDataTypes",
     "TensorTypes",
+    "UnauthenticatedError",
     "UnavailableError",
     "__version__",
     "log_level",

@@ -11,6 +11,7 @@ import grpc
 
 from ._errors import KpError, NotFoundError, UnavailableError, from_rpc_error
 from ._local import LocalChannel, open_local_channel
+from ._security import Security
 from ._version import __version__
 from .v1 import compute_pb2, compute_pb2_grpc
 
@@ -62,20 +63,27 @@ class Connection:
     """One session: every request of a Manager goes through here."""
 
     def __init__(
-        self, address: str, device: int, queue_families: List[int], shared_memory: bool = True
+        self,
+        address: str,
+        device: int,
+        queue_families: List[int],
+        security: Optional[Security] = None,
+        shared_memory: bool = True,
     ):
         self.address = address
         self.closed_reason: Optional[str] = None
         self._closed = False
         self._lock = threading.Lock()
-        self.channel = grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
+        self.security = security or Security(address)
+        self._metadata = self.security.metadata
+        self.channel = self.security.channel(_CHANNEL_OPTIONS)
         self.stub = compute_pb2_grpc.ComputeStub(self.channel)
         request = compute_pb2.OpenSessionRequest(
             device=device,
             queue_families=queue_families,
             client_name=f"python kp {__version__} pid {os.getpid()}",
         )
-        self._stream = self.stub.OpenSession(request, timeout=None)
+        self._stream = self.stub.OpenSession(request, timeout=None, metadata=self._metadata)
         try:
             first = self._next_event(_CONNECT_TIMEOUT_S)
         except BaseException:
@@ -116,7 +124,7 @@ class Connection:
             )
         value = result[0]
         if isinstance(value, grpc.RpcError):
-            raise from_rpc_error(value, self.address) from None
+            raise self._error(value) from None
         if isinstance(value, StopIteration):
             raise UnavailableError(f"kpd at {self.address} closed the session stream at once")
         if isinstance(value, BaseException):
@@ -145,6 +153,15 @@ class Connection:
     def is_open(self) -> bool:
         return not self._closed and self.closed_reason is None
 
+    def _error(self, error: grpc.RpcError) -> KpError:
+        """The kp exception for a failed call, with a hint when TLS is the likely cause."""
+        kp_error = from_rpc_error(error, self.address)
+        if isinstance(kp_error, UnavailableError):
+            hint = self.security.explain(kp_error.details)
+            if hint:
+                kp_error = UnavailableError(kp_error.details + hint, kp_error.code)
+        return kp_error
+
     def call(self, method: str, request: Any, **kwargs: Any) -> Any:
         """Calls an RPC of kp.v1.Compute, raising kp exceptions on failure. Evaluations go
         through the local data socket when there is one."""
@@ -153,9 +170,9 @@ class Connection:
         if self.local is not None and method in _LOCAL_FIELDS:
             return self._call_local(method, request)
         try:
-            return getattr(self.stub, method)(request, **kwargs)
+            return getattr(self.stub, method)(request, metadata=self._metadata, **kwargs)
         except grpc.RpcError as error:
-            kp_error = from_rpc_error(error, self.address)
+            kp_error = self._error(error)
             if isinstance(kp_error, UnavailableError) and self.closed_reason is None:
                 # The daemon went away: the session (and everything in it) is gone.
                 self.closed_reason = f"connection to kpd lost ({error.details()})"
@@ -189,7 +206,9 @@ class Connection:
         try:
             if self.closed_reason is None:
                 self.stub.CloseSession(
-                    compute_pb2.CloseSessionRequest(session=self.session), timeout=30
+                    compute_pb2.CloseSessionRequest(session=self.session),
+                    timeout=30,
+                    metadata=self._metadata,
                 )
         except grpc.RpcError as error:
             log.debug("CloseSession failed: %s", error)

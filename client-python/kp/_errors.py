@@ -49,6 +49,11 @@ class UnavailableError(KpError):
     """The daemon cannot be reached (not running, wrong address, or it went away)."""
 
 
+class UnauthenticatedError(KpError):
+    """kpd refused the caller: its bearer token is missing or wrong (see ``kp.Manager(token=...)``
+    and $KP_TOKEN)."""
+
+
 class InternalError(KpError):
     """An unexpected failure inside the daemon."""
 
@@ -63,6 +68,7 @@ _BY_CODE: Dict[grpc.StatusCode, Type[KpError]] = {
     grpc.StatusCode.UNAVAILABLE: UnavailableError,
     grpc.StatusCode.CANCELLED: UnavailableError,
     grpc.StatusCode.INTERNAL: InternalError,
+    grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
 }
 
 

@@ -22,6 +22,7 @@ from ._evaluation import (
     upload_messages,
 )
 from ._legacy import LegacyManagerMixin
+from ._security import PemSource, Security
 from ._types import TensorTypes, data_type_of
 from .algorithm import Algorithm
 from .operations import OpBase
@@ -83,12 +84,20 @@ class Manager(LegacyManagerMixin):
             picks one); empty for the device's default compute queue.
         desired_extensions: accepted for compatibility; the daemon enables the extensions
             it needs itself.
-        address: where kpd listens: "unix:/path", "/path" or "host:port". Default:
-            ``$KP_ADDRESS``, else the local socket ($XDG_RUNTIME_DIR/kp/kpd.sock or
+        address: where kpd listens: "unix:/path", "/path", "host:port" or "tls:host:port".
+            Default: ``$KP_ADDRESS``, else the local socket ($XDG_RUNTIME_DIR/kp/kpd.sock or
             /run/kp/kpd.sock).
         shared_memory: on the daemon's host, keep tensors' host copies in memory shared with
             the daemon and evaluate over its local data socket, so no tensor bytes cross a
             socket. Default: on when available, unless ``$KP_SHARED_MEMORY=0``.
+        token: the bearer token of a kpd started with ``--token-file``; sent with every
+            call. Default: ``$KP_TOKEN``, else the contents of the file ``$KP_TOKEN_FILE``.
+        tls_ca: the CA certificate that signed kpd's certificate (a PEM file path, or PEM
+            bytes). Giving it selects TLS for a "host:port" address. Default: ``$KP_TLS_CA``,
+            else the system's CAs.
+        tls_cert, tls_key: the client certificate and its private key, for a kpd that
+            requires client certificates (``--tls-client-ca``). Default: ``$KP_TLS_CERT``,
+            ``$KP_TLS_KEY``.
 
     Everything the Manager creates lives in the daemon until ``destroy()`` (or the end of a
     ``with`` block, or this process): then the daemon frees it all.
@@ -102,6 +111,10 @@ class Manager(LegacyManagerMixin):
         *,
         address: Optional[str] = None,
         shared_memory: Optional[bool] = None,
+        token: Optional[str] = None,
+        tls_ca: PemSource = None,
+        tls_cert: PemSource = None,
+        tls_key: PemSource = None,
     ):
         self._legacy_manager_init()
         if desired_extensions:
@@ -110,10 +123,13 @@ class Manager(LegacyManagerMixin):
             )
         if shared_memory is None:
             shared_memory = os.environ.get("KP_SHARED_MEMORY", "1") != "0"
+        resolved = resolve_address(address)
+        security = Security(resolved, token, tls_ca, tls_cert, tls_key)
         self._conn = Connection(
-            resolve_address(address),
+            resolved,
             int(device),
             [int(f) for f in family_queue_indices],
+            security,
             shared_memory=bool(shared_memory),
         )
         _open_managers.add(self)

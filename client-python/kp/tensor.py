@@ -164,7 +164,12 @@ class Tensor(RemoteObject):
         return self._data_type
 
     def destroy(self) -> None:
-        """Frees the tensor's GPU memory. Idempotent. The host copy stays readable."""
+        """Frees the tensor's GPU memory. Idempotent. The host copy stays readable (a
+        shared-memory host copy becomes a private copy first: its pages go back to the daemon,
+        so earlier views from data() must not be used after destroy())."""
+        if self._shared:
+            self._array = self._array.copy()
+            self._shared = False
         super().destroy()
 
     def _destroy_request(self, session: str) -> compute_pb2.DestroyTensorRequest:

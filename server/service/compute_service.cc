@@ -1,6 +1,7 @@
 #include "compute_service.h"
 
 #include <algorithm>
+#include <spdlog/spdlog.h>
 
 #include "convert.h"
 #include "session_stream.h"
@@ -15,60 +16,89 @@ constexpr uint64_t kChunkBytes = (1 << 20) - 1024;
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::SessionEvent>* ComputeService::OpenSession(
-    grpc::CallbackServerContext* context, const v1::OpenSessionRequest* request) {
-  return new SessionStream(registry_, context, request);
+ComputeService::ComputeService(DevicePool& pool, SessionRegistry& registry, CallGate& gate,
+                               const PeerCredentials& peers, std::optional<BearerToken> token)
+    : pool_(pool), registry_(registry), gate_(gate), peers_(peers), token_(std::move(token)) {}
+
+grpc::Status ComputeService::authenticate(const grpc::ServerContextBase& context) const {
+  if (!token_) return grpc::Status::OK;
+  grpc::Status status = token_->check(context);
+  if (!status.ok()) {
+    spdlog::warn("refused a call from {}: {}", peers_.describe(context), status.error_message());
+  }
+  return status;
 }
 
-grpc::Status ComputeService::ListDevices(grpc::ServerContext*, const v1::ListDevicesRequest*,
+grpc::Status ComputeService::shuttingDown() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "kpd is shutting down: it takes no new calls");
+}
+
+grpc::ServerWriteReactor<v1::SessionEvent>* ComputeService::OpenSession(
+    grpc::CallbackServerContext* context, const v1::OpenSessionRequest* request) {
+  grpc::Status admitted = authenticate(*context);
+  // Opening is counted as a call too, so that shutdown, which waits for calls before it ends
+  // every session, never misses a session being opened.
+  CallGate::Pass pass = gate_.enterCall();
+  bool counted = false;
+  if (admitted.ok()) {
+    counted = pass && gate_.streamStarted();
+    if (!counted) admitted = shuttingDown();
+  }
+  const bool sameHost = peers_.find(context->peer()).has_value();
+  return new SessionStream(registry_, request, admitted, peers_.describe(*context), sameHost,
+                           counted ? &gate_ : nullptr);
+}
+
+grpc::Status ComputeService::ListDevices(grpc::ServerContext* context,
+                                         const v1::ListDevicesRequest*,
                                          v1::ListDevicesResponse* response) {
-  return guarded("ListDevices", [&] {
+  return serve(context, "ListDevices", [&] {
     for (const auto& info : pool_.instance().devices()) toProto(info, response->add_devices());
   });
 }
 
-grpc::Status ComputeService::CloseSession(grpc::ServerContext*,
+grpc::Status ComputeService::CloseSession(grpc::ServerContext* context,
                                           const v1::CloseSessionRequest* request,
                                           v1::CloseSessionResponse*) {
-  return guarded("CloseSession",
-                 [&] { registry_.close(request->session(), "closed by the client"); });
+  return serve(context, "CloseSession",
+               [&] { registry_.close(request->session(), "closed by the client"); });
 }
 
-grpc::Status ComputeService::CreateTensor(grpc::ServerContext*,
+grpc::Status ComputeService::CreateTensor(grpc::ServerContext* context,
                                           const v1::CreateTensorRequest* request,
                                           v1::CreateTensorResponse* response) {
-  return guarded("CreateTensor", [&] {
+  return serve(context, "CreateTensor", [&] {
     registry_.find(request->session())->createTensor(*request, response);
   });
 }
 
-grpc::Status ComputeService::DestroyTensor(grpc::ServerContext*,
+grpc::Status ComputeService::DestroyTensor(grpc::ServerContext* context,
                                            const v1::DestroyTensorRequest* request,
                                            v1::DestroyTensorResponse*) {
-  return guarded("DestroyTensor", [&] {
-    registry_.find(request->session())->destroyTensor(request->tensor());
-  });
+  return serve(context, "DestroyTensor",
+               [&] { registry_.find(request->session())->destroyTensor(request->tensor()); });
 }
 
-grpc::Status ComputeService::ReadTensor(grpc::ServerContext*, const v1::ReadTensorRequest* request,
+grpc::Status ComputeService::ReadTensor(grpc::ServerContext* context,
+                                        const v1::ReadTensorRequest* request,
                                         v1::ReadTensorResponse* response) {
-  return guarded("ReadTensor", [&] {
+  return serve(context, "ReadTensor", [&] {
     *response->mutable_data() = registry_.find(request->session())->readTensor(request->tensor());
   });
 }
 
-grpc::Status ComputeService::WriteTensor(grpc::ServerContext*,
+grpc::Status ComputeService::WriteTensor(grpc::ServerContext* context,
                                          const v1::WriteTensorRequest* request,
                                          v1::WriteTensorResponse*) {
-  return guarded("WriteTensor", [&] {
+  return serve(context, "WriteTensor", [&] {
     registry_.find(request->session())->writeTensor(request->tensor(), request->data());
   });
 }
 
-grpc::Status ComputeService::WriteTensorStream(grpc::ServerContext*,
+grpc::Status ComputeService::WriteTensorStream(grpc::ServerContext* context,
                                                grpc::ServerReader<v1::TensorChunk>* reader,
                                                v1::WriteTensorResponse*) {
-  return guarded("WriteTensorStream", [&] {
+  return serve(context, "WriteTensorStream", [&] {
     std::shared_ptr<Session> session;
     uint64_t tensor = 0;
     v1::TensorChunk chunk;
@@ -91,7 +121,7 @@ grpc::Status ComputeService::WriteTensorStream(grpc::ServerContext*,
 grpc::Status ComputeService::ReadTensorStream(grpc::ServerContext* context,
                                               const v1::ReadTensorStreamRequest* request,
                                               grpc::ServerWriter<v1::TensorChunk>* writer) {
-  return guarded("ReadTensorStream", [&] {
+  return serve(context, "ReadTensorStream", [&] {
     auto session = registry_.find(request->session());
     const uint64_t chunkBytes =
         request->chunk_bytes() ? std::min<uint64_t>(request->chunk_bytes(), kChunkBytes) : kChunkBytes;
@@ -110,67 +140,68 @@ grpc::Status ComputeService::ReadTensorStream(grpc::ServerContext* context,
   });
 }
 
-grpc::Status ComputeService::CreateAlgorithm(grpc::ServerContext*,
+grpc::Status ComputeService::CreateAlgorithm(grpc::ServerContext* context,
                                              const v1::CreateAlgorithmRequest* request,
                                              v1::CreateAlgorithmResponse* response) {
-  return guarded("CreateAlgorithm", [&] {
-    registry_.find(request->session())->createAlgorithm(*request, response);
-  });
+  return serve(context, "CreateAlgorithm",
+               [&] { registry_.find(request->session())->createAlgorithm(*request, response); });
 }
 
-grpc::Status ComputeService::DestroyAlgorithm(grpc::ServerContext*,
+grpc::Status ComputeService::DestroyAlgorithm(grpc::ServerContext* context,
                                               const v1::DestroyAlgorithmRequest* request,
                                               v1::DestroyAlgorithmResponse*) {
-  return guarded("DestroyAlgorithm", [&] {
-    registry_.find(request->session())->destroyAlgorithm(request->algorithm());
-  });
+  return serve(context, "DestroyAlgorithm",
+               [&] { registry_.find(request->session())->destroyAlgorithm(request->algorithm()); });
 }
 
-grpc::Status ComputeService::CreateSequence(grpc::ServerContext*,
+grpc::Status ComputeService::CreateSequence(grpc::ServerContext* context,
                                             const v1::CreateSequenceRequest* request,
                                             v1::CreateSequenceResponse* response) {
-  return guarded("CreateSequence", [&] {
+  return serve(context, "CreateSequence", [&] {
     response->set_sequence(registry_.find(request->session())->createSequence(*request));
   });
 }
 
-grpc::Status ComputeService::DestroySequence(grpc::ServerContext*,
+grpc::Status ComputeService::DestroySequence(grpc::ServerContext* context,
                                              const v1::DestroySequenceRequest* request,
                                              v1::DestroySequenceResponse*) {
-  return guarded("DestroySequence", [&] {
-    registry_.find(request->session())->destroySequence(request->sequence());
-  });
+  return serve(context, "DestroySequence",
+               [&] { registry_.find(request->session())->destroySequence(request->sequence()); });
 }
 
-grpc::Status ComputeService::RecordSequence(grpc::ServerContext*,
+grpc::Status ComputeService::RecordSequence(grpc::ServerContext* context,
                                             const v1::RecordSequenceRequest* request,
                                             v1::RecordSequenceResponse*) {
-  return guarded("RecordSequence",
-                 [&] { registry_.find(request->session())->recordSequence(*request); });
+  return serve(context, "RecordSequence",
+               [&] { registry_.find(request->session())->recordSequence(*request); });
 }
 
 grpc::Status ComputeService::Eval(grpc::ServerContext* context, const v1::EvalRequest* request,
                                   v1::EvalResponse* response) {
-  return guarded("Eval", [&] {
-    registry_.find(request->session())->eval(*request, response, context->deadline());
+  return serve(context, "Eval", [&] {
+    registry_.find(request->session())
+        ->eval(*request, response, context->deadline(),
+               [this, context] { return gate_.givenUp() || context->IsCancelled(); });
   });
 }
 
-grpc::Status ComputeService::EvalAsync(grpc::ServerContext*, const v1::EvalRequest* request,
+grpc::Status ComputeService::EvalAsync(grpc::ServerContext* context, const v1::EvalRequest* request,
                                        v1::EvalAsyncResponse*) {
-  return guarded("EvalAsync", [&] { registry_.find(request->session())->evalAsync(*request); });
+  return serve(context, "EvalAsync",
+               [&] { registry_.find(request->session())->evalAsync(*request); });
 }
 
-grpc::Status ComputeService::EvalAwait(grpc::ServerContext*, const v1::EvalAwaitRequest* request,
+grpc::Status ComputeService::EvalAwait(grpc::ServerContext* context,
+                                       const v1::EvalAwaitRequest* request,
                                        v1::EvalResponse* response) {
-  return guarded("EvalAwait",
-                 [&] { registry_.find(request->session())->evalAwait(*request, response); });
+  return serve(context, "EvalAwait",
+               [&] { registry_.find(request->session())->evalAwait(*request, response); });
 }
 
-grpc::Status ComputeService::CompileShader(grpc::ServerContext*,
+grpc::Status ComputeService::CompileShader(grpc::ServerContext* context,
                                            const v1::CompileShaderRequest* request,
                                            v1::CompileShaderResponse* response) {
-  return guarded("CompileShader", [&] {
+  return serve(context, "CompileShader", [&] {
     const std::string name = request->name().empty() ? "shader" : request->name();
     std::vector<uint32_t> spirv;
     try {
@@ -183,9 +214,9 @@ grpc::Status ComputeService::CompileShader(grpc::ServerContext*,
   });
 }
 
-grpc::Status ComputeService::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
+grpc::Status ComputeService::GetStatus(grpc::ServerContext* context, const v1::GetStatusRequest*,
                                        v1::GetStatusResponse* response) {
-  return guarded("GetStatus", [&] {
+  return serve(context, "GetStatus", [&] {
     response->set_sessions(static_cast<uint32_t>(registry_.size()));
     response->set_objects(registry_.objectCount());
     for (const auto& [device, bytes] : pool_.memoryUsage()) {

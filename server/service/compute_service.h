@@ -1,19 +1,30 @@
 // kp.v1.Compute: each RPC finds its session and hands the request to it. OpenSession is a
-// callback-API stream (SessionStream); every other method is synchronous.
+// callback-API stream (SessionStream); every other method is synchronous. Every RPC first
+// passes the bearer token check (when kpd has a token) and the shutdown gate.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
+#include <optional>
+#include <utility>
+
+#include "bearer_token.h"
+#include "call_gate.h"
 #include "device_pool.h"
 #include "kp/v1/compute.grpc.pb.h"
+#include "peer_credentials.h"
 #include "session_registry.h"
+#include "status.h"
 
 namespace kp::service {
 
 class ComputeService final
     : public v1::Compute::WithCallbackMethod_OpenSession<v1::Compute::Service> {
  public:
-  ComputeService(DevicePool& pool, SessionRegistry& registry) : pool_(pool), registry_(registry) {}
+  // `gate` admits calls until shutdown; `peers` names callers in the log; `token`, if set,
+  // must come with every call (else UNAUTHENTICATED).
+  ComputeService(DevicePool& pool, SessionRegistry& registry, CallGate& gate,
+                 const PeerCredentials& peers, std::optional<BearerToken> token);
 
   grpc::ServerWriteReactor<v1::SessionEvent>* OpenSession(
       grpc::CallbackServerContext* context, const v1::OpenSessionRequest* request) override;
@@ -55,8 +66,25 @@ class ComputeService final
                          v1::GetStatusResponse*) override;
 
  private:
+  // OK, or UNAUTHENTICATED when a token is required and the call lacks it.
+  grpc::Status authenticate(const grpc::ServerContextBase& context) const;
+  static grpc::Status shuttingDown();
+
+  // Runs an RPC's body: checks the token, refuses once the daemon is shutting down (the call
+  // is counted by CallCounterFactory until its reply is sent), and maps errors to statuses.
+  template <typename F>
+  grpc::Status serve(grpc::ServerContext* context, const char* rpc, F&& body) {
+    grpc::Status admitted = authenticate(*context);
+    if (!admitted.ok()) return admitted;
+    if (gate_.draining()) return shuttingDown();
+    return guarded(rpc, std::forward<F>(body));
+  }
+
   DevicePool& pool_;
   SessionRegistry& registry_;
+  CallGate& gate_;
+  const PeerCredentials& peers_;
+  const std::optional<BearerToken> token_;
 };
 
 }  // namespace kp::service

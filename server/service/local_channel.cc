@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -78,8 +79,9 @@ bool peerAllowed(uid_t uid, gid_t gid) { return uid == 0 || uid == geteuid() || 
 
 }  // namespace
 
-LocalChannel::LocalChannel(std::string path, SessionRegistry& registry, uint64_t maxFrameBytes)
-    : path_(std::move(path)), registry_(registry), maxFrameBytes_(maxFrameBytes) {
+LocalChannel::LocalChannel(std::string path, SessionRegistry& registry, CallGate& gate,
+                           uint64_t maxFrameBytes, unsigned mode)
+    : path_(std::move(path)), registry_(registry), gate_(gate), maxFrameBytes_(maxFrameBytes) {
   listener_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
@@ -89,7 +91,7 @@ LocalChannel::LocalChannel(std::string path, SessionRegistry& registry, uint64_t
   std::memcpy(address.sun_path, path_.c_str(), path_.size() + 1);
   ::unlink(path_.c_str());
   if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      ::listen(listener_, 64) != 0) {
+      ::chmod(path_.c_str(), mode & 0777) != 0 || ::listen(listener_, 64) != 0) {
     const std::string error = strerror(errno);
     ::close(listener_);
     engine::fail(engine::ErrorCode::kUnavailable,
@@ -100,12 +102,17 @@ LocalChannel::LocalChannel(std::string path, SessionRegistry& registry, uint64_t
 
 LocalChannel::~LocalChannel() { stop(); }
 
-void LocalChannel::stop() {
-  if (stopping_.exchange(true)) return;
+void LocalChannel::stopAccepting() {
+  if (!accepting_.exchange(false)) return;
   ::shutdown(listener_, SHUT_RDWR);
   acceptor_.join();
   ::close(listener_);
   ::unlink(path_.c_str());
+}
+
+void LocalChannel::stop() {
+  stopAccepting();
+  if (stopping_.exchange(true)) return;
   std::unordered_map<int, std::thread> connections;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -118,7 +125,7 @@ void LocalChannel::stop() {
 }
 
 void LocalChannel::acceptLoop() {
-  while (!stopping_) {
+  while (accepting_) {
     int fd = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
@@ -157,7 +164,11 @@ void LocalChannel::serve(int fd, uid_t uid, pid_t pid) {
     if (!readExactly(fd, in.data(), length)) break;
     response.Clear();
     int passFd = -1;
+    CallGate::Pass pass = gate_.enterCall();
     grpc::Status status = guarded("local", [&] {
+      if (!pass) {
+        engine::fail(engine::ErrorCode::kUnavailable, "kpd is shutting down: it takes no new calls");
+      }
       if (!request.ParseFromString(in)) {
         engine::fail(engine::ErrorCode::kInvalidArgument, "the frame is not a LocalRequest");
       }
@@ -173,7 +184,8 @@ void LocalChannel::serve(int fd, uid_t uid, pid_t pid) {
       switch (request.request_case()) {
         case v1::LocalRequest::kEval:
           session->eval(request.eval(), response.mutable_eval(),
-                        std::chrono::system_clock::time_point::max());
+                        std::chrono::system_clock::time_point::max(),
+                        [this] { return gate_.givenUp(); });
           break;
         case v1::LocalRequest::kEvalAsync:
           session->evalAsync(request.eval_async());

@@ -13,21 +13,26 @@
 #include <thread>
 #include <unordered_map>
 
+#include "call_gate.h"
 #include "session_registry.h"
 
 namespace kp::service {
 
 class LocalChannel {
  public:
-  // Serves `path` (a Unix socket path). Peers must be root, the daemon's user, or in the
-  // daemon's group (SO_PEERCRED), besides knowing their session's secret id.
-  LocalChannel(std::string path, SessionRegistry& registry, uint64_t maxFrameBytes);
+  // Serves `path` (a Unix socket path, created with permission bits `mode`). Peers must be
+  // root, the daemon's user, or in the daemon's group (SO_PEERCRED), besides knowing their
+  // session's secret id. Every request is a call of `gate` (shutdown waits for it).
+  LocalChannel(std::string path, SessionRegistry& registry, CallGate& gate,
+               uint64_t maxFrameBytes, unsigned mode);
   ~LocalChannel();
 
   LocalChannel(const LocalChannel&) = delete;
   LocalChannel& operator=(const LocalChannel&) = delete;
 
   const std::string& path() const { return path_; }
+  // Takes no new connections (requests on open ones are refused while draining).
+  void stopAccepting();
   // Stops accepting, closes every connection and joins their threads. Idempotent.
   void stop();
 
@@ -37,9 +42,11 @@ class LocalChannel {
 
   const std::string path_;
   SessionRegistry& registry_;
+  CallGate& gate_;
   const uint64_t maxFrameBytes_;
   int listener_ = -1;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> accepting_{true};
   std::thread acceptor_;
   std::mutex mutex_;
   // Live connections: fd -> thread. Finished threads are joined at the next accept or stop.

@@ -1,12 +1,13 @@
 #include "server.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
-#include <filesystem>
+#include <optional>
 
+#include "bearer_token.h"
+#include "call_counter.h"
 #include "error.h"
 
 namespace kp::service {
@@ -14,27 +15,8 @@ namespace {
 
 constexpr const char* kUnixPrefix = "unix:";
 
-bool isUnix(const std::string& address) { return address.rfind(kUnixPrefix, 0) == 0; }
-
-// Creates the socket's folder and removes a stale socket left by a previous daemon.
-void prepareSocketPath(const std::string& path) {
-  namespace fs = std::filesystem;
-  const fs::path socket(path);
-  std::error_code error;
-  if (socket.has_parent_path()) fs::create_directories(socket.parent_path(), error);
-  if (error) {
-    engine::fail(engine::ErrorCode::kUnavailable, "cannot create folder " +
-                                                      socket.parent_path().string() + ": " +
-                                                      error.message());
-  }
-  struct stat info {};
-  if (lstat(path.c_str(), &info) == 0) {
-    if (!S_ISSOCK(info.st_mode)) {
-      engine::fail(engine::ErrorCode::kUnavailable,
-                   path + " exists and is not a socket; refusing to replace it");
-    }
-    ::unlink(path.c_str());
-  }
+bool isUnix(const std::string& address) {
+  return address.rfind(kUnixPrefix, 0) == 0;
 }
 
 }  // namespace
@@ -56,9 +38,27 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
       break;
     }
   }
+
+  // Security options first: refuse to start rather than serve unsafely.
+  checkTlsOptions(options.tls);
+  std::optional<BearerToken> token;
+  if (!options.tokenFile.empty()) token = BearerToken::fromFile(options.tokenFile);
+  std::vector<std::shared_ptr<grpc::ServerCredentials>> tcpCredentialsOf;
+  for (const std::string& address : options.listen) {
+    if (isUnix(address)) {
+      tcpCredentialsOf.push_back(nullptr);
+      continue;
+    }
+    tcpCredentialsOf.push_back(tcpCredentials(address, options.tls, options.insecureTcp));
+    if (token && !options.tls.enabled() && !isLoopbackAddress(address)) {
+      spdlog::warn("{}: the bearer token travels in clear text over plain TCP", address);
+    }
+  }
+
   server->pool_ = std::make_unique<DevicePool>(instance);
   server->registry_ = std::make_unique<SessionRegistry>(*server->pool_, server->options_.service);
-  server->service_ = std::make_unique<ComputeService>(*server->pool_, *server->registry_);
+  server->service_ = std::make_unique<ComputeService>(
+      *server->pool_, *server->registry_, server->gate_, server->peers_, std::move(token));
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -74,41 +74,61 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
   // Clients ping every 20 s to notice a vanished daemon: accept pings that often.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5'000);
   builder.RegisterService(server->service_.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counters;
+  counters.push_back(std::make_unique<CallCounterFactory>(server->gate_));
+  builder.experimental().SetInterceptorCreators(std::move(counters));
 
+  // Unix sockets are created and accepted by kpd itself (UnixListener); TCP ports by gRPC.
   std::vector<std::unique_ptr<int>> ports;
-  for (const std::string& address : options.listen) {
-    if (isUnix(address)) {
-      const std::string path = address.substr(std::string(kUnixPrefix).size());
-      prepareSocketPath(path);
-      server->socketPaths_.push_back(path);
-    }
+  for (size_t i = 0; i < options.listen.size(); ++i) {
+    const std::string& address = options.listen[i];
     ports.push_back(std::make_unique<int>(0));
-    builder.AddListeningPort(address, grpc::InsecureServerCredentials(), ports.back().get());
+    if (isUnix(address)) {
+      server->unixListeners_.push_back(std::make_unique<UnixListener>(
+          address.substr(std::string(kUnixPrefix).size()), options.socket, server->peers_));
+      continue;
+    }
+    builder.AddListeningPort(address, tcpCredentialsOf[i], ports.back().get());
   }
   server->server_ = builder.BuildAndStart();
   if (!server->server_) {
     engine::fail(engine::ErrorCode::kUnavailable,
                  "cannot listen on the requested address(es); is another kpd running?");
   }
+  size_t unixIndex = 0;
   for (size_t i = 0; i < options.listen.size(); ++i) {
     const std::string& address = options.listen[i];
     if (isUnix(address)) {
-      server->addresses_.push_back(address);
+      UnixListener& listener = *server->unixListeners_[unixIndex++];
+      listener.start(server->server_.get());
+      server->addresses_.push_back(listener.address());
+      spdlog::info("listening on {} (mode {:04o}{})", listener.address(), options.socket.mode,
+                   options.socket.group.empty() ? "" : ", group " + options.socket.group);
       continue;
     }
     if (*ports[i] == 0) {
-      server->server_->Shutdown();
-      engine::fail(engine::ErrorCode::kUnavailable, "cannot listen on " + address);
+      server->shutdown(std::chrono::milliseconds(0));
+      engine::fail(
+          engine::ErrorCode::kUnavailable,
+          "cannot listen on " + address +
+              (options.tls.enabled() ? " (is the port free? do --tls-cert and --tls-key match?)"
+                                     : " (is the port free?)"));
     }
     const std::string host = address.substr(0, address.rfind(':'));
     server->addresses_.push_back(host + ":" + std::to_string(*ports[i]));
+    spdlog::info("listening on {} ({})", server->addresses_.back(),
+                 describeTcpSecurity(options.tls));
+  }
+  if (!options.tokenFile.empty()) {
+    spdlog::info("every call must carry the bearer token of {}", options.tokenFile);
   }
   if (!server->options_.service.dataSocket.empty()) {
-    server->local_ = std::make_unique<LocalChannel>(server->options_.service.dataSocket,
-                                                    *server->registry_, options.service.maxMessageBytes);
-    spdlog::info("local data socket {}", server->local_->path());
+    server->local_ = std::make_unique<LocalChannel>(
+        server->options_.service.dataSocket, *server->registry_, server->gate_,
+        options.service.maxMessageBytes, options.socket.mode);
+    spdlog::info("local data socket {} (mode {:04o})", server->local_->path(),
+                 options.socket.mode);
   }
-  for (const std::string& address : server->addresses_) spdlog::info("listening on {}", address);
   return server;
 }
 
@@ -119,13 +139,59 @@ Server::~Server() {
 void Server::shutdown(std::chrono::milliseconds drain) {
   if (shutDown_) return;
   shutDown_ = true;
+  using Clock = CallGate::Clock;
+  const auto started = Clock::now();
+  const auto deadline = started + drain;
+
+  // 1. Take no more calls: new ones are refused, local clients cannot even connect.
+  gate_.startDraining();
+  if (!server_) {  // start() failed half-way
+    for (auto& listener : unixListeners_) listener->stop();
+    if (local_) local_->stop();
+    if (registry_) registry_->closeAll("the daemon is shutting down");
+    return;
+  }
+  if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(false);
+  for (auto& listener : unixListeners_) listener->stop();
+  if (local_) local_->stopAccepting();
+
+  // 2. Let the calls in flight finish.
+  if (const size_t running = gate_.calls(); running > 0) {
+    spdlog::info("waiting up to {} ms for {} call(s) in flight", drain.count(), running);
+  }
+  if (!gate_.waitForCalls(deadline)) {
+    spdlog::warn("{} call(s) still running after {} ms (--drain-ms): cancelling them",
+                 gate_.calls(), drain.count());
+    // Waiting Evals notice within their 100 ms wait slice and answer UNAVAILABLE.
+    gate_.giveUp();
+    gate_.waitForCalls(Clock::now() + std::chrono::milliseconds(500));
+  }
+
+  // 3. End every session; their streams send `closed` to the clients. Give the streams a
+  //    moment to deliver it even when the drain time is spent.
   if (local_) local_->stop();
   registry_->closeAll("the daemon is shutting down");
-  server_->Shutdown(std::chrono::system_clock::now() + drain);
+  const auto streamsDeadline = std::max(
+      deadline,
+      Clock::now() + std::min<std::chrono::milliseconds>(drain, std::chrono::milliseconds(1000)));
+  if (!gate_.waitForStreams(streamsDeadline)) {
+    spdlog::warn("{} session stream(s) did not finish: cancelling them", gate_.streams());
+  }
+
+  // 4. Stop gRPC. Every reply worth waiting for has been sent, so do not let it wait long
+  //    (its graceful GOAWAY waits for every client to answer a ping, and an idle C++ client
+  //    channel only answers when its backup poller runs, seconds later): a moment for the
+  //    last bytes to reach the clients, then cancel what is left and drop the connections.
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    std::min<std::chrono::milliseconds>(drain, std::chrono::milliseconds(200)));
   server_->Wait();
-  for (const std::string& path : socketPaths_) ::unlink(path.c_str());
+  spdlog::info(
+      "shut down in {} ms",
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count());
 }
 
-void Server::wait() { server_->Wait(); }
+void Server::wait() {
+  server_->Wait();
+}
 
 }  // namespace kp::service

@@ -9,12 +9,16 @@
 #include <string>
 #include <vector>
 
+#include "call_gate.h"
 #include "compute_service.h"
 #include "config.h"
 #include "device_pool.h"
 #include "instance.h"
 #include "local_channel.h"
+#include "peer_credentials.h"
 #include "session_registry.h"
+#include "tcp_security.h"
+#include "unix_listener.h"
 
 namespace kp::service {
 
@@ -25,6 +29,13 @@ struct ServerOptions {
   // Offer same-host clients the local data socket (shared memory, evaluations without gRPC)
   // next to the first Unix socket, at its path + ".data".
   bool localDataSocket = true;
+  // Mode and group of the Unix sockets.
+  UnixSocketOptions socket;
+  // TLS of the TCP ports (none: plain TCP, allowed on loopback only unless insecureTcp).
+  TlsOptions tls;
+  bool insecureTcp = false;
+  // A file holding the bearer token every call must carry; empty: no token.
+  std::string tokenFile;
 };
 
 // The default local socket: $XDG_RUNTIME_DIR/kp/kpd.sock, else /run/kp/kpd.sock.
@@ -33,7 +44,8 @@ std::string defaultListenAddress();
 class Server {
  public:
   // Binds every address and starts serving; Error(kUnavailable) naming the address that could
-  // not be bound.
+  // not be bound, Error(kInvalidArgument) for unsafe or inconsistent security options (plain
+  // TCP on a non-loopback address without insecureTcp, a TLS file that cannot be read, ...).
   static std::unique_ptr<Server> start(std::shared_ptr<engine::Instance> instance,
                                        const ServerOptions& options);
   ~Server();
@@ -41,7 +53,10 @@ class Server {
   // The addresses served, with chosen TCP ports filled in.
   const std::vector<std::string>& addresses() const { return addresses_; }
 
-  // Ends every session, then stops serving, giving in-flight calls up to `drain` to finish.
+  // Stops taking calls (new ones get UNAVAILABLE "kpd is shutting down"; the Unix sockets
+  // are closed and removed), lets the calls in flight finish (a running Eval returns its
+  // result) for up to `drain`, then ends every session (each session stream sends its
+  // `closed` event) and stops gRPC, dropping the connections at once.
   void shutdown(std::chrono::milliseconds drain);
   // Blocks until the server has shut down.
   void wait();
@@ -50,13 +65,15 @@ class Server {
   Server() = default;
 
   ServerOptions options_;
+  CallGate gate_;
+  PeerCredentials peers_;
   std::unique_ptr<DevicePool> pool_;
   std::unique_ptr<SessionRegistry> registry_;
   std::unique_ptr<ComputeService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<LocalChannel> local_;
+  std::vector<std::unique_ptr<UnixListener>> unixListeners_;
   std::vector<std::string> addresses_;
-  std::vector<std::string> socketPaths_;
   bool shutDown_ = false;
 };
 

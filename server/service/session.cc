@@ -570,7 +570,8 @@ void Session::reapAnonymous() {
 }
 
 void Session::eval(const v1::EvalRequest& request, v1::EvalResponse* response,
-                   std::chrono::system_clock::time_point deadline) {
+                   std::chrono::system_clock::time_point deadline,
+                   const std::function<bool()>& cancelled) {
   std::shared_ptr<SequenceEntry> entry = submit(request, true);
   uint64_t timeoutMs = config_.evalTimeoutMs;
   if (request.timeout_ms() > 0) timeoutMs = std::min<uint64_t>(timeoutMs, request.timeout_ms());
@@ -581,7 +582,25 @@ void Session::eval(const v1::EvalRequest& request, v1::EvalResponse* response,
                     .count();
     timeoutNs = std::min<uint64_t>(timeoutNs, left > 0 ? static_cast<uint64_t>(left) : 0);
   }
-  if (!entry->sequence->evalAwait(timeoutNs)) {
+  // Wait in slices so that a cancelled call does not hold its thread until the timeout.
+  constexpr uint64_t kSliceNs = 100'000'000;
+  const auto waitUntil = std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeoutNs);
+  bool finished = false;
+  while (true) {
+    const int64_t leftNs = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               waitUntil - std::chrono::steady_clock::now())
+                               .count();
+    const uint64_t sliceNs =
+        cancelled ? std::min<uint64_t>(kSliceNs, leftNs > 0 ? leftNs : 0) : timeoutNs;
+    finished = entry->sequence->evalAwait(sliceNs);
+    if (finished || !cancelled || leftNs <= 0 || sliceNs >= static_cast<uint64_t>(leftNs)) break;
+    if (cancelled()) {
+      fail(ErrorCode::kUnavailable,
+           "the call was given up while its evaluation ran (the client cancelled it, or kpd "
+           "is shutting down and its --drain-ms ran out)");
+    }
+  }
+  if (!finished) {
     fail(ErrorCode::kDeadlineExceeded,
          "the evaluation did not finish within " + std::to_string(timeoutNs / 1'000'000) +
              " ms" +
@@ -631,6 +650,7 @@ bool Session::close(const std::string& reason) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!closed_) spdlog::info("session {} ({}) ends: {}", id_, client_, reason);
     closed_ = true;
+    if (shared_) shared_->retire();  // the client may still read its host copies
     const uint64_t waitNs = config_.closeWaitMs * 1'000'000;
     std::vector<std::shared_ptr<SequenceEntry>> pending;
     for (const auto& [handle, entry] : sequences_.all()) pending.push_back(entry);

@@ -63,9 +63,13 @@ class Session {
   uint64_t createSequence(const v1::CreateSequenceRequest& request);
   void destroySequence(uint64_t handle);
   void recordSequence(const v1::RecordSequenceRequest& request);
-  // `deadline`: the call's gRPC deadline (time_point::max() when none).
+  // `deadline`: the call's gRPC deadline (time_point::max() when none). `cancelled`, if
+  // set, is polled while waiting: once it returns true (the client went away, or the daemon
+  // is shutting down and gave up on the call) the wait ends and the evaluation is left to
+  // finish on its own, as after a timeout.
   void eval(const v1::EvalRequest& request, v1::EvalResponse* response,
-            std::chrono::system_clock::time_point deadline);
+            std::chrono::system_clock::time_point deadline,
+            const std::function<bool()>& cancelled = {});
   void evalAsync(const v1::EvalRequest& request);
   void evalAwait(const v1::EvalAwaitRequest& request, v1::EvalResponse* response);
 

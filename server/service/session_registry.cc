@@ -50,7 +50,7 @@ SessionRegistry::~SessionRegistry() {
 }
 
 std::shared_ptr<Session> SessionRegistry::open(const v1::OpenSessionRequest& request,
-                                               const std::string& peer,
+                                               const std::string& peer, bool sameHost,
                                                v1::SessionOpened* opened) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -85,7 +85,7 @@ std::shared_ptr<Session> SessionRegistry::open(const v1::OpenSessionRequest& req
   toProto(device->info(), opened->mutable_device());
   for (uint32_t family : device->families()) opened->add_queue_families(family);
   opened->set_lease_seconds(lease);
-  if (!config_.dataSocket.empty() && peer.rfind("unix:", 0) == 0) {
+  if (!config_.dataSocket.empty() && sameHost) {
     opened->set_data_socket(config_.dataSocket);
   }
 

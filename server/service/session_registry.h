@@ -26,8 +26,10 @@ class SessionRegistry {
   SessionRegistry& operator=(const SessionRegistry&) = delete;
 
   // Opens a session and fills `opened`. RESOURCE_EXHAUSTED beyond maxSessions.
+  // `sameHost`: the client is on this host (Unix socket), so it is offered the local data
+  // socket.
   std::shared_ptr<Session> open(const v1::OpenSessionRequest& request, const std::string& peer,
-                                v1::SessionOpened* opened);
+                                bool sameHost, v1::SessionOpened* opened);
   // The open session `id` (marked active now). NOT_FOUND for unknown or ended sessions.
   std::shared_ptr<Session> find(const std::string& id);
   // Ends session `id`. NOT_FOUND if there is none.

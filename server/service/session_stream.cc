@@ -6,12 +6,15 @@
 
 namespace kp::service {
 
-SessionStream::SessionStream(SessionRegistry& registry, grpc::CallbackServerContext* context,
-                             const v1::OpenSessionRequest* request)
-    : registry_(registry) {
-  grpc::Status status = guarded("OpenSession", [&] {
-    session_ = registry_.open(*request, context->peer(), opened_.mutable_opened());
-  });
+SessionStream::SessionStream(SessionRegistry& registry, const v1::OpenSessionRequest* request,
+                             const grpc::Status& admitted, const std::string& peer,
+                             bool sameHost, CallGate* gate)
+    : registry_(registry), gate_(gate) {
+  grpc::Status status = admitted;
+  if (status.ok()) {
+    status = guarded("OpenSession",
+                     [&] { session_ = registry_.open(*request, peer, sameHost, opened_.mutable_opened()); });
+  }
   if (!status.ok()) {
     finished_ = true;
     Finish(status);
@@ -69,7 +72,9 @@ void SessionStream::OnDone() {
     std::lock_guard<std::mutex> lock(link_->mutex);
     link_->stream = nullptr;
   }
+  CallGate* gate = gate_;
   delete this;
+  if (gate) gate->streamDone();
 }
 
 }  // namespace kp::service

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "call_gate.h"
 #include "kp/v1/compute.pb.h"
 #include "session_registry.h"
 
@@ -17,8 +18,13 @@ namespace kp::service {
 
 class SessionStream : public grpc::ServerWriteReactor<v1::SessionEvent> {
  public:
-  SessionStream(SessionRegistry& registry, grpc::CallbackServerContext* context,
-                const v1::OpenSessionRequest* request);
+  // `admitted`: the caller's verdict (token, shutdown); if not OK the stream just finishes
+  // with it. `peer` names the client in the log. `gate`, if set, counts the stream until it
+  // is done.
+  // `sameHost`: the client connected over a Unix socket (it may use the local data socket).
+  SessionStream(SessionRegistry& registry, const v1::OpenSessionRequest* request,
+                const grpc::Status& admitted, const std::string& peer, bool sameHost,
+                CallGate* gate);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
@@ -35,6 +41,7 @@ class SessionStream : public grpc::ServerWriteReactor<v1::SessionEvent> {
   void finishWithClosed(const std::string& reason);  // requires mutex_
 
   SessionRegistry& registry_;
+  CallGate* const gate_;
   std::shared_ptr<Session> session_;
   std::shared_ptr<Link> link_;
   std::mutex mutex_;

@@ -53,11 +53,17 @@ bool SharedArena::allocate(uint64_t bytes, uint64_t* offset) {
   return false;
 }
 
+void SharedArena::retire() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  retired_ = true;
+}
+
 void SharedArena::release(uint64_t offset, uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (retired_) return;
   // Give the pages back to the system; the arena keeps its size.
   fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
             static_cast<off_t>(bytes));
-  std::lock_guard<std::mutex> lock(mutex_);
   auto [it, inserted] = free_.emplace(offset, bytes);
   // Merge with the following and the preceding free runs.
   auto next = std::next(it);
@@ -90,6 +96,11 @@ std::shared_ptr<SharedRegion> SharedMemory::allocate(uint64_t bytes) {
   arenas_.push_back(arena);
   arena->allocate(size, &offset);
   return std::make_shared<SharedRegion>(arena, offset, size);
+}
+
+void SharedMemory::retire() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& arena : arenas_) arena->retire();
 }
 
 std::shared_ptr<SharedArena> SharedMemory::arena(uint64_t id) const {

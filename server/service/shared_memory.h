@@ -29,7 +29,10 @@ class SharedArena {
 
   // First fit; returns false when no free run of `bytes` (a multiple of the page size) exists.
   bool allocate(uint64_t bytes, uint64_t* offset);
+  // Returns a run to the free list and its pages to the system (they read as zeros after).
+  // Once retired, release does nothing: the client keeps the last contents it mapped.
   void release(uint64_t offset, uint64_t bytes);
+  void retire();
 
  private:
   const uint64_t id_;
@@ -38,6 +41,7 @@ class SharedArena {
   char* base_ = nullptr;
   std::mutex mutex_;
   std::map<uint64_t, uint64_t> free_;  // offset -> bytes, non-adjacent runs
+  bool retired_ = false;
 };
 
 // Bytes of an arena held by one tensor; returned to the arena when the last owner lets go.
@@ -62,6 +66,9 @@ class SharedMemory {
   // NotFound for an unknown id.
   std::shared_ptr<SharedArena> arena(uint64_t id) const;
   uint64_t alignment() const { return alignment_; }
+  // The session ends: its tensors' host copies stay as they are for the client to read (no
+  // page is given back or reused; the arenas go when the last mapping does).
+  void retire();
 
  private:
   const uint64_t alignment_;

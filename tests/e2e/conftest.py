@@ -5,11 +5,10 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
-from typing import Iterator
+from typing import Iterator, List, Optional, Sequence
 
 import grpc
 import pytest
@@ -23,57 +22,57 @@ SHADER_DIR = os.environ.get("KP_SHADER_DIR", os.path.join(REPO, "build", "shader
 
 
 class Daemon:
-    """A kpd process serving a private Unix socket."""
+    """A kpd process serving a private Unix socket (unless unix=False) and the TCP addresses
+    `tcp` ("127.0.0.1:0" picks a free port; the chosen ones are in `tcp_addresses`).
+    `token`: the bearer token this object's own calls (status() ...) carry."""
 
-    def __init__(self, *args: str, tcp: bool = False):
+    def __init__(
+        self,
+        *args: str,
+        tcp: Sequence[str] = (),
+        unix: bool = True,
+        token: Optional[str] = None,
+        umask: Optional[int] = None,
+    ):
         if not os.path.exists(KPD):
             pytest.fail(f"kpd binary not found at {KPD}: build first (scripts/setup)")
         self.dir = tempfile.mkdtemp(prefix="kp-e2e-")
         self.socket = os.path.join(self.dir, "kpd.sock")
         self.address = "unix:" + self.socket
         self.log_path = os.path.join(self.dir, "kpd.log")
+        self.metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._log = open(self.log_path, "w")
-        tcp_args = ["--listen", "127.0.0.1:0"] if tcp else []
+        listen = (["--listen", self.address] if unix else []) + [
+            arg for address in tcp for arg in ("--listen", address)
+        ]
         self.process = subprocess.Popen(
-            [KPD, "--listen", self.address, *tcp_args, "--log-level", "info", *args],
+            [KPD, *listen, "--log-level", "info", *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,
         )
-        # The socket file appears a moment before kpd accepts: wait for a real connection.
+        # Ready once it logged "listening on ..." for every address.
+        expected = (1 if unix else 0) + len(tcp)
         deadline = time.time() + 20
-        while not self._accepts():
+        while len(self._listening()) < expected:
             if self.process.poll() is not None or time.time() > deadline:
                 raise RuntimeError(f"kpd did not start:\n{self.log()}")
             time.sleep(0.02)
-        # "listening on 127.0.0.1:PORT" in the log gives the TCP port kpd picked.
-        self.tcp_address = None
-        while tcp and self.tcp_address is None:
-            match = re.search(r"listening on (127\.0\.0\.1:\d+)", self.log())
-            if match:
-                self.tcp_address = match.group(1)
-            elif self.process.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"kpd did not listen on TCP:\n{self.log()}")
-            else:
-                time.sleep(0.02)
-        self.channel = grpc.insecure_channel(self.address)
+        self.tcp_addresses = [a for a in self._listening() if not a.startswith("unix:")]
+        self.channel = grpc.insecure_channel(self.address if unix else self.tcp_addresses[0])
         self.stub = compute_pb2_grpc.ComputeStub(self.channel)
 
-    def _accepts(self) -> bool:
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            probe.connect(self.socket)
-            return True
-        except OSError:
-            return False
-        finally:
-            probe.close()
+    def _listening(self) -> List[str]:
+        return re.findall(r"listening on (\S+) \(", self.log())
 
     def log(self) -> str:
         with open(self.log_path) as f:
             return f.read()
 
     def status(self) -> compute_pb2.GetStatusResponse:
-        return self.stub.GetStatus(compute_pb2.GetStatusRequest(), timeout=10)
+        return self.stub.GetStatus(
+            compute_pb2.GetStatusRequest(), timeout=10, metadata=self.metadata
+        )
 
     def allocated_bytes(self) -> int:
         return sum(m.allocated_bytes for m in self.status().device_memory)
@@ -101,6 +100,21 @@ class Daemon:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_kpd(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    """Runs kpd expecting it to exit by itself (a refused configuration): its exit code and
+    output. A kpd that starts serving instead is stopped, and the test fails."""
+    process = subprocess.Popen(
+        [KPD, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        pytest.fail(f"kpd {' '.join(args)} kept running:\n{output}")
+    return subprocess.CompletedProcess(process.args, process.returncode, output)
 
 
 @pytest.fixture(scope="session")

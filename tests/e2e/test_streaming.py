@@ -10,7 +10,7 @@ from kp import _evaluation
 
 @pytest.fixture(scope="module")
 def tcp_daemon():
-    d = Daemon(tcp=True)
+    d = Daemon(tcp=["127.0.0.1:0"])
     yield d
     d.cleanup()
 
@@ -33,7 +33,7 @@ def round_trip(mgr, values):
     5 * _evaluation.STREAM_CHUNK // 4 + 3,       # several chunks and a partial one
 ])
 def test_stream_threshold_edges_over_tcp(tcp_daemon, elements):
-    with kp.Manager(address=tcp_daemon.tcp_address) as mgr:
+    with kp.Manager(address=tcp_daemon.tcp_addresses[0]) as mgr:
         assert not mgr.shared_memory
         values = np.arange(elements, dtype=np.float32)
         a = mgr.tensor(values)  # created from the data, streamed if large
@@ -47,7 +47,7 @@ def test_stream_threshold_edges_over_tcp(tcp_daemon, elements):
 
 
 def test_streamed_bool_and_double(tcp_daemon):
-    with kp.Manager(address=tcp_daemon.tcp_address) as mgr:
+    with kp.Manager(address=tcp_daemon.tcp_addresses[0]) as mgr:
         flags = np.random.default_rng(2).random(600_000) > 0.5
         t, expected = round_trip(mgr, flags)
         np.testing.assert_array_equal(t.data(), expected)
@@ -57,7 +57,7 @@ def test_streamed_bool_and_double(tcp_daemon):
 
 
 def test_streamed_async(tcp_daemon):
-    with kp.Manager(address=tcp_daemon.tcp_address) as mgr:
+    with kp.Manager(address=tcp_daemon.tcp_addresses[0]) as mgr:
         values = np.arange(2_000_000, dtype=np.float32)
         a = mgr.tensor(values)
         b = mgr.tensor(np.zeros_like(values))
@@ -68,7 +68,7 @@ def test_streamed_async(tcp_daemon):
 
 
 def test_legacy_map_data_streams(tcp_daemon):
-    with kp.Manager(address=tcp_daemon.tcp_address) as mgr:
+    with kp.Manager(address=tcp_daemon.tcp_addresses[0]) as mgr:
         t = mgr.build_tensor(np.zeros(1_000_000))
         t.set_data(np.full(1_000_000, 3.0))
         t.map_data_into_host()
@@ -81,7 +81,7 @@ def test_legacy_map_data_streams(tcp_daemon):
 def test_one_gib_tensor_round_trips_over_tcp(tcp_daemon):
     n = (1 << 30) // 4
     values = np.arange(n, dtype=np.uint32)
-    with kp.Manager(address=tcp_daemon.tcp_address) as mgr:
+    with kp.Manager(address=tcp_daemon.tcp_addresses[0]) as mgr:
         tensor = mgr.tensor_t(values)  # streamed up, synced to the device
         tensor.data()[:] = 0  # forget it here: the values must come back from the GPU
         mgr.sequence().eval(kp.OpTensorSyncLocal([tensor]))

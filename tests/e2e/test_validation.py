@@ -221,7 +221,8 @@ class Context:
 
     def call(self, method: str, **fields):
         """Calls `method` in the test session with a request made of `fields`."""
-        request_type = getattr(compute_pb2, ("Eval" if method == "EvalAsync" else method) + "Request")
+        name = "Eval" if method == "EvalAsync" else method
+        request_type = getattr(compute_pb2, name + "Request")
         return getattr(self.stub, method)(request_type(session=self.session, **fields), timeout=60)
 
     def create_algorithm(self, tensors: List[int], **fields):

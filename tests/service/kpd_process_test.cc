@@ -21,14 +21,14 @@ namespace {
 
 class KpdProcess {
  public:
-  KpdProcess() {
+  explicit KpdProcess(const char* drainMs = "2000") {
     char pattern[] = "/tmp/kpd-test-XXXXXX";
     dir_ = mkdtemp(pattern);
     address_ = "unix:" + dir_ + "/kpd.sock";
     pid_ = fork();
     if (pid_ == 0) {
-      execl(KPD_BINARY, KPD_BINARY, "--listen", address_.c_str(), "--log-level", "info", "--drain-ms", "2000",
-            static_cast<char*>(nullptr));
+      execl(KPD_BINARY, KPD_BINARY, "--listen", address_.c_str(), "--log-level", "info",
+            "--drain-ms", drainMs, static_cast<char*>(nullptr));
       _exit(127);
     }
     // Wait for the socket to appear (at most 20 s), then for the connection: connecting before
@@ -98,6 +98,26 @@ TEST(KpdProcess, ListDevicesThenStopsCleanlyOnSigterm) {
   EXPECT_EQ(kpd.terminate(), 0);
   EXPECT_FALSE(std::filesystem::exists(kpd.socketPath() + "/kpd.sock"))
       << "kpd should remove its socket on exit";
+}
+
+// Regression: with a client channel connected (idle), kpd took seconds to exit on SIGTERM:
+// gRPC's graceful shutdown waited for the client to answer a ping, which an idle C++ channel
+// does only when its backup poller runs. kpd now drains its own calls and then stops gRPC
+// without waiting.
+TEST(KpdProcess, StopsAtOnceWithAnIdleClientConnected) {
+  KpdProcess kpd("10000");
+  ASSERT_TRUE(kpd.ready());
+  auto stub = kp::v1::Compute::NewStub(kpd.channel());
+  grpc::ClientContext context;
+  kp::v1::ListDevicesResponse response;
+  ASSERT_TRUE(stub->ListDevices(&context, kp::v1::ListDevicesRequest(), &response).ok());
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(kpd.terminate(), 0);
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  EXPECT_LT(elapsed, std::chrono::milliseconds(1500))
+      << "kpd took "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()
+      << " ms to stop with an idle client connected";
 }
 
 TEST(KpdProcess, ServesTheStandardHealthService) {

@@ -1,0 +1,51 @@
+// The shutdown gate: admits calls until draining, then waits for those in flight.
+#include "call_gate.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <thread>
+
+namespace kp::service {
+namespace {
+
+using std::chrono::milliseconds;
+
+TEST(CallGate, RefusesAfterDrainingStarts) {
+  CallGate gate;
+  {
+    CallGate::Pass pass = gate.enterCall();
+    EXPECT_TRUE(pass);
+    EXPECT_EQ(gate.calls(), 1u);
+  }
+  EXPECT_EQ(gate.calls(), 0u);
+  gate.callStarted();
+  EXPECT_EQ(gate.calls(), 1u);
+  gate.callEnded();
+  EXPECT_TRUE(gate.streamStarted());
+  gate.startDraining();
+  EXPECT_FALSE(gate.enterCall());
+  EXPECT_FALSE(gate.streamStarted());
+  EXPECT_EQ(gate.streams(), 1u);
+  gate.streamDone();
+  EXPECT_TRUE(gate.waitForStreams(CallGate::Clock::now()));
+}
+
+TEST(CallGate, WaitsForCallsInFlight) {
+  CallGate gate;
+  std::optional<CallGate::Pass> pass(gate.enterCall());
+  gate.startDraining();
+  EXPECT_FALSE(gate.waitForCalls(CallGate::Clock::now() + milliseconds(20)));
+  std::thread finisher([&] {
+    std::this_thread::sleep_for(milliseconds(50));
+    pass.reset();
+  });
+  EXPECT_TRUE(gate.waitForCalls(CallGate::Clock::now() + milliseconds(5000)));
+  finisher.join();
+  EXPECT_FALSE(gate.givenUp());
+  gate.giveUp();
+  EXPECT_TRUE(gate.givenUp());
+}
+
+}  // namespace
+}  // namespace kp::service
