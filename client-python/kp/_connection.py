@@ -95,6 +95,7 @@ class Connection:
         self.device = opened.device
         self.queue_families = list(opened.queue_families)
         self.lease_seconds = opened.lease_seconds
+        self.max_message_bytes = opened.max_message_bytes  # 0 from daemons that do not say
         # Same host: the local data socket (shared memory, evaluations without gRPC).
         self.local: Optional[LocalChannel] = (
             open_local_channel(opened.data_socket, self.session) if shared_memory else None

@@ -16,10 +16,17 @@ if TYPE_CHECKING:
     from .manager import Manager
     from .operations import OpBase
 
-# Host copies above this size travel as streams of STREAM_CHUNK-byte chunks (bench/RESULTS.md
-# has the measurements behind both numbers).
+# Host copies above this size travel as streams of chunks of up to STREAM_CHUNK bytes, less
+# when the daemon's message limit is smaller (bench/RESULTS.md has the measurements).
 STREAM_THRESHOLD = 1 << 20
-STREAM_CHUNK = (1 << 20) - 1024  # with its framing, under any message limit kpd accepts
+STREAM_CHUNK = 4 << 20
+_CHUNK_FRAMING = 1024
+
+
+def chunk_bytes(conn: "Connection") -> int:
+    """The chunk size for this daemon: STREAM_CHUNK, under its message limit."""
+    limit = conn.max_message_bytes or (1 << 20)
+    return max(4096, min(STREAM_CHUNK, limit - _CHUNK_FRAMING))
 
 
 def create_pending_tensors(ops: Iterable["OpBase"], manager: "Manager") -> None:
@@ -69,7 +76,7 @@ def write_stream(conn: "Connection", handle: int, tensor: Tensor) -> None:
 
     def chunks() -> Iterator[compute_pb2.TensorChunk]:
         first = True
-        for offset, data in tensor._wire_chunks(STREAM_CHUNK):
+        for offset, data in tensor._wire_chunks(chunk_bytes(conn)):
             yield compute_pb2.TensorChunk(
                 session=conn.session if first else "",
                 tensor=handle if first else 0,
@@ -84,7 +91,7 @@ def write_stream(conn: "Connection", handle: int, tensor: Tensor) -> None:
 def read_stream(conn: "Connection", handle: int, tensor: Tensor) -> None:
     """Copies the daemon's host copy of `tensor` into this process's, in chunks."""
     request = compute_pb2.ReadTensorStreamRequest(
-        session=conn.session, tensor=handle, chunk_bytes=STREAM_CHUNK
+        session=conn.session, tensor=handle, chunk_bytes=chunk_bytes(conn)
     )
     for chunk in conn.call("ReadTensorStream", request):
         tensor._store_chunk(chunk.offset, chunk.data)

@@ -121,15 +121,27 @@ void Device::submit(uint32_t queueIndex, VkCommandBuffer commandBuffer, VkFence 
 
 uint32_t Device::memoryType(uint32_t typeBits, VkMemoryPropertyFlags required,
                             VkMemoryPropertyFlags preferred) const {
-  int fallback = -1;
+  // Among the types with every required flag: those with the preferred flags first, then the
+  // one with the fewest other flags. So device-local buffers avoid host-visible (BAR) memory
+  // and staging buffers avoid device-local memory, where a device offers both kinds.
+  constexpr VkMemoryPropertyFlags kPlacement = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT |
+                                               VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT |
+                                               VK_MEMORY_PROPERTY_HOST_COHERENT_BIT |
+                                               VK_MEMORY_PROPERTY_HOST_CACHED_BIT;
+  int best = -1;
+  int bestScore = 0;
   for (uint32_t i = 0; i < memory_.memoryTypeCount; ++i) {
     if (!(typeBits & (1u << i))) continue;
-    VkMemoryPropertyFlags flags = memory_.memoryTypes[i].propertyFlags;
+    const VkMemoryPropertyFlags flags = memory_.memoryTypes[i].propertyFlags;
     if ((flags & required) != required) continue;
-    if ((flags & preferred) == preferred) return i;
-    if (fallback < 0) fallback = static_cast<int>(i);
+    const VkMemoryPropertyFlags extra = flags & kPlacement & ~(required | preferred);
+    const int score = ((flags & preferred) == preferred ? 100 : 0) - __builtin_popcount(extra);
+    if (best < 0 || score > bestScore) {
+      best = static_cast<int>(i);
+      bestScore = score;
+    }
   }
-  if (fallback >= 0) return static_cast<uint32_t>(fallback);
+  if (best >= 0) return static_cast<uint32_t>(best);
   fail(ErrorCode::kResourceExhausted,
        "device " + info_.name + " has no memory type with flags " + std::to_string(required));
 }

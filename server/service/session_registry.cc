@@ -85,6 +85,7 @@ std::shared_ptr<Session> SessionRegistry::open(const v1::OpenSessionRequest& req
   toProto(device->info(), opened->mutable_device());
   for (uint32_t family : device->families()) opened->add_queue_families(family);
   opened->set_lease_seconds(lease);
+  opened->set_max_message_bytes(static_cast<uint64_t>(config_.maxMessageBytes));
   if (!config_.dataSocket.empty() && sameHost) {
     opened->set_data_socket(config_.dataSocket);
   }

@@ -41,6 +41,7 @@ class SessionRegistry {
   void closeAll(const std::string& reason);
 
   size_t size() const;
+  const ServiceConfig& config() const { return config_; }
   uint64_t objectCount() const;
 
  private:
