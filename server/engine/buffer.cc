@@ -27,6 +27,11 @@ Buffer::Buffer(Device& device, VkDeviceSize size, VkBufferUsageFlags usage,
   VkMemoryRequirements requirements{};
   vkGetBufferMemoryRequirements(handle, buffer, &requirements);
   VkMemoryAllocateInfo allocate{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+  // Every buffer has memory of its own: say so, so that drivers can place it best (e.g. large
+  // pages for large buffers).
+  VkMemoryDedicatedAllocateInfo dedicated{VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO};
+  dedicated.buffer = buffer;
+  if (device.info().apiVersion >= VK_API_VERSION_1_1) allocate.pNext = &dedicated;
   allocate.allocationSize = requirements.size;
   allocate.memoryTypeIndex = device.memoryType(requirements.memoryTypeBits, required, preferred);
   VkDeviceMemory memory = VK_NULL_HANDLE;
