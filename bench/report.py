@@ -44,7 +44,7 @@ def main(path: str) -> None:
         p("|---|---|---:|---:|---:|")
         for (path_, seq), r in sorted(small.items(), key=lambda kv: (kv[0][1], kv[0][0])):
             floor = small.get(("engine", seq))
-            over = f"+{r['p50_us'] - floor['p50_us']:.1f}" if floor and path_ != "engine" else ""
+            over = f"{r['p50_us'] - floor['p50_us']:+.1f}" if floor and path_ != "engine" else ""
             p(f"| {path_} | {seq} | {r['p50_us']:.1f} | {r['p99_us']:.1f} | {over} |")
         p("")
         engine = small.get(("engine", "sync_mult_sync"))

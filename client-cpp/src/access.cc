@@ -14,11 +14,15 @@ uint64_t Access::tensorHandle(const Tensor& tensor, const std::string& what) {
 }
 
 std::string Access::wireData(const Tensor& tensor) {
-  return toWire(tensor.dataType_, tensor.hostData_.data(), tensor.size_);
+  return toWire(tensor.dataType_, tensor.host_, tensor.size_);
+}
+
+void Access::writeWireData(const Tensor& tensor, std::string* wire) {
+  toWire(tensor.dataType_, tensor.host_, tensor.size_, wire);
 }
 
 void Access::storeWireData(Tensor& tensor, const std::string& wire) {
-  fromWire(tensor.dataType_, wire, tensor.hostData_.data(), tensor.size_, tensor.handle_);
+  fromWire(tensor.dataType_, wire, tensor.host_, tensor.size_, tensor.handle_);
 }
 
 uint64_t Access::algorithmHandle(const Algorithm& algorithm, const std::string& what) {

@@ -14,10 +14,16 @@ namespace kp::detail {
 struct Access {
   /// The tensor's handle; FailedPreconditionError naming `what` once it was destroyed.
   static uint64_t tensorHandle(const Tensor& tensor, const std::string& what);
+  /// The tensor's handle, or 0 once it was destroyed.
+  static uint64_t handleIfAlive(const Tensor& tensor) {
+    return tensor.destroyed_ ? 0 : tensor.handle_;
+  }
   /// The tensor's session (to check that ops do not mix Managers).
   static const Session* session(const Tensor& tensor) { return tensor.session_.get(); }
   /// The host copy as the daemon expects it.
   static std::string wireData(const Tensor& tensor);
+  /// wireData() into `wire`, reusing its capacity.
+  static void writeWireData(const Tensor& tensor, std::string* wire);
   /// Writes bytes from the daemon into the host copy.
   static void storeWireData(Tensor& tensor, const std::string& wire);
 

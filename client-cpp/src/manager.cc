@@ -1,5 +1,8 @@
 #include "kp/manager.hpp"
 
+#include <cstdlib>
+#include <cstring>
+
 #include "address.h"
 #include "kp/error.hpp"
 #include "session.h"
@@ -7,11 +10,26 @@
 
 namespace kp {
 
+namespace {
+
+// ManagerOptions::sharedMemory as it applies: the option when set, else $KP_SHARED_MEMORY.
+bool wantsSharedMemory(const std::optional<bool>& option) {
+  if (option) return *option;
+  const char* value = std::getenv("KP_SHARED_MEMORY");
+  return value == nullptr || std::strcmp(value, "0") != 0;
+}
+
+}  // namespace
+
 Manager::Manager(std::string address) : Manager(0, {}, std::move(address)) {}
 
 Manager::Manager(uint32_t device, std::vector<uint32_t> familyQueueIndices, std::string address)
-    : session_(detail::Session::open(detail::resolveAddress(address), device, familyQueueIndices)) {
-}
+    : Manager(ManagerOptions{std::move(address), device, std::move(familyQueueIndices), {}}) {}
+
+Manager::Manager(const ManagerOptions& options)
+    : session_(detail::Session::open(detail::resolveAddress(options.address), options.device,
+                                     options.familyQueueIndices,
+                                     wantsSharedMemory(options.sharedMemory))) {}
 
 Manager::~Manager() {
   destroy();
@@ -45,6 +63,10 @@ std::string Manager::address() const {
 
 std::string Manager::closedReason() const {
   return session_ ? session_->closedReason() : "the Manager was moved from";
+}
+
+bool Manager::sharedMemory() const {
+  return session_ && session_->local() != nullptr;
 }
 
 DeviceProperties Manager::getDeviceProperties() const {

@@ -1,14 +1,27 @@
 #include "op_encoder.h"
 
 #include <algorithm>
-#include <unordered_map>
 
 #include "access.h"
 #include "kp/error.hpp"
+#include "tensor_stream.h"
+#include "wire.h"
 
 namespace kp::detail {
+namespace {
 
-OpEncoder::OpEncoder(const std::vector<std::shared_ptr<OpBase>>& ops) {
+// The tensor of `tensors` with `handle`, or null (none, or destroyed since).
+Tensor* find(const std::vector<std::shared_ptr<Tensor>>& tensors, uint64_t handle) {
+  for (const auto& tensor : tensors) {
+    if (Access::handleIfAlive(*tensor) == handle) return tensor.get();
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+OpEncoder::OpEncoder(const std::vector<std::shared_ptr<OpBase>>& ops, InlineLimits limits)
+    : limits_(limits) {
   for (const auto& op : ops) op->encode(*this);
 }
 
@@ -16,43 +29,71 @@ uint64_t OpEncoder::tensor(const std::shared_ptr<Tensor>& tensor, const std::str
   const uint64_t handle = Access::tensorHandle(*tensor, field);
   if (std::find(tensors_.begin(), tensors_.end(), tensor) == tensors_.end()) {
     tensors_.push_back(tensor);
+    tensorFields_.push_back(field);
   }
   return handle;
 }
 
 void OpEncoder::upload(const std::shared_ptr<Tensor>& tensor, const std::string& field) {
   const uint64_t handle = Access::tensorHandle(*tensor, field);
+  if (tensor->inSharedMemory()) return;  // the daemon reads it in place
   const bool seen = std::any_of(uploads_.begin(), uploads_.end(),
-                                [&](const auto& upload) { return upload.first == handle; });
-  if (!seen) uploads_.emplace_back(handle, tensor);
+                                [&](const Upload& upload) { return upload.handle == handle; });
+  if (seen) return;
+  const size_t bytes = tensor->size() * wireElementSize(tensor->dataType());
+  const bool streamed = bytes > limits_.each || inlineBytes_ + bytes > limits_.total;
+  if (!streamed) inlineBytes_ += bytes;
+  uploads_.push_back({handle, tensor, streamed});
 }
 
-void OpEncoder::moveOpsInto(v1::EvalRequest& request) {
-  request.mutable_ops()->Swap(&ops_);
+uint64_t OpEncoder::algorithm(const std::shared_ptr<Algorithm>& algorithm,
+                              const std::string& field) {
+  const uint64_t handle = Access::algorithmHandle(*algorithm, field);
+  algorithms_.emplace_back(algorithm, field);
+  return handle;
+}
+
+void OpEncoder::check() const {
+  for (size_t i = 0; i < tensors_.size(); ++i) Access::tensorHandle(*tensors_[i], tensorFields_[i]);
+  for (const auto& [algorithm, field] : algorithms_) Access::algorithmHandle(*algorithm, field);
 }
 
 void OpEncoder::addUploads(v1::EvalRequest& request) const {
-  for (const auto& [handle, tensor] : uploads_) {
-    v1::TensorData* upload = request.add_uploads();
-    upload->set_tensor(handle);
-    upload->set_data(Access::wireData(*tensor));
+  google::protobuf::RepeatedPtrField<v1::TensorData>* messages = request.mutable_uploads();
+  int used = 0;
+  for (const Upload& upload : uploads_) {
+    if (upload.streamed) continue;
+    v1::TensorData* message = used < messages->size() ? messages->Mutable(used) : messages->Add();
+    ++used;
+    message->set_tensor(upload.handle);
+    Access::writeWireData(*upload.tensor, message->mutable_data());
+  }
+  while (messages->size() > used) messages->RemoveLast();
+}
+
+void OpEncoder::streamUploads(const Session& session) const {
+  for (const Upload& upload : uploads_) {
+    if (!upload.streamed) continue;
+    const Tensor& tensor = *upload.tensor;
+    writeTensorStream(session, upload.handle, tensor.dataType(), tensor.rawData(), tensor.size());
+  }
+}
+
+void OpEncoder::applyDownloads(const v1::EvalResponse& response, const Session& session) const {
+  applyDownloads(response, tensors_);
+  for (uint64_t handle : response.pending_downloads()) {
+    if (Tensor* tensor = find(tensors_, handle)) {
+      readTensorStream(session, handle, tensor->dataType(), tensor->rawData(), tensor->size());
+    }
   }
 }
 
 void OpEncoder::applyDownloads(const v1::EvalResponse& response,
                                const std::vector<std::shared_ptr<Tensor>>& tensors) {
-  if (response.downloads().empty()) return;
-  std::unordered_map<uint64_t, Tensor*> byHandle;
-  for (const auto& tensor : tensors) {
-    // A tensor destroyed since is skipped: its host copy keeps its last values.
-    try {
-      byHandle[Access::tensorHandle(*tensor, "")] = tensor.get();
-    } catch (const Error&) {
-    }
-  }
   for (const v1::TensorData& download : response.downloads()) {
-    auto found = byHandle.find(download.tensor());
-    if (found != byHandle.end()) Access::storeWireData(*found->second, download.data());
+    if (Tensor* tensor = find(tensors, download.tensor())) {
+      Access::storeWireData(*tensor, download.data());
+    }
   }
 }
 

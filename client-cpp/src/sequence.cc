@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "evaluation.h"
 #include "kp/error.hpp"
-#include "op_encoder.h"
 #include "session.h"
 
 namespace kp {
@@ -24,6 +24,7 @@ Sequence::Sequence(std::shared_ptr<detail::Session> session, uint32_t queueIndex
   request.set_queue_index(queueIndex);
   request.set_total_timestamps(totalTimestamps);
   handle_ = session_->call(&detail::Session::Stub::CreateSequence, request).sequence();
+  evaluation_ = std::make_unique<detail::Evaluation>(*session_, handle_);
 }
 
 Sequence::~Sequence() {
@@ -48,6 +49,7 @@ void Sequence::recordLocked(std::shared_ptr<OpBase> op) {
   requireIdle("record");
   if (!recording_) {
     ops_.clear();
+    evaluation_->reset();
     recording_ = true;
   }
   ops_.push_back(std::move(op));
@@ -62,6 +64,7 @@ void Sequence::clear() {
 void Sequence::clearLocked() {
   requireIdle("clear");
   ops_.clear();
+  evaluation_->reset();
   recording_ = false;
   sent_ = false;
 }
@@ -71,6 +74,7 @@ void Sequence::begin() {
   requireIdle("begin");
   if (recording_) return;
   ops_.clear();
+  evaluation_->reset();
   recording_ = true;
   sent_ = false;
 }
@@ -90,23 +94,6 @@ void Sequence::rerecord() {
 
 // ---- evaluation ----
 
-namespace {
-
-// The request of an evaluation of `ops`: the ops themselves unless the daemon has them, and
-// the uploads. Returns the tensors whose host copies the reply may update.
-std::vector<std::shared_ptr<Tensor>> buildRequest(const std::vector<std::shared_ptr<OpBase>>& ops,
-                                                  bool sent, v1::EvalRequest& request) {
-  detail::OpEncoder encoder(ops);
-  if (!sent) {
-    request.set_record(true);
-    encoder.moveOpsInto(request);
-  }
-  encoder.addUploads(request);
-  return encoder.tensors();
-}
-
-}  // namespace
-
 std::shared_ptr<Sequence> Sequence::eval() {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
   evalLocked();
@@ -121,28 +108,30 @@ std::shared_ptr<Sequence> Sequence::eval(std::shared_ptr<OpBase> op) {
   return shared_from_this();
 }
 
+void Sequence::prepareLocked() {
+  if (sent_ && evaluation_->encoded()) {
+    evaluation_->check();
+  } else {
+    evaluation_->encode(ops_);
+  }
+}
+
 void Sequence::evalLocked() {
   requireUsable("eval");
   requireIdle("eval");
-  v1::EvalRequest request;
-  request.set_session(session_->id());
-  request.set_sequence(handle_);
-  std::vector<std::shared_ptr<Tensor>> tensors = buildRequest(ops_, sent_, request);
-  v1::EvalResponse response;
+  prepareLocked();
   try {
-    response = session_->call(&detail::Session::Stub::Eval, request);
+    const v1::EvalResponse& response = evaluation_->eval(!sent_);
+    timestamps_.assign(response.timestamps().begin(), response.timestamps().end());
   } catch (const DeadlineExceededError&) {
     // The daemon keeps running it: it can be awaited like an evalAsync().
     recording_ = false;
     sent_ = true;
     running_ = true;
-    pendingTensors_ = std::move(tensors);
     throw;
   }
   recording_ = false;
   sent_ = true;
-  detail::OpEncoder::applyDownloads(response, tensors);
-  timestamps_.assign(response.timestamps().begin(), response.timestamps().end());
 }
 
 std::shared_ptr<Sequence> Sequence::evalAsync() {
@@ -162,15 +151,11 @@ std::shared_ptr<Sequence> Sequence::evalAsync(std::shared_ptr<OpBase> op) {
 void Sequence::evalAsyncLocked() {
   requireUsable("evalAsync");
   requireIdle("evalAsync");
-  v1::EvalRequest request;
-  request.set_session(session_->id());
-  request.set_sequence(handle_);
-  std::vector<std::shared_ptr<Tensor>> tensors = buildRequest(ops_, sent_, request);
-  session_->call(&detail::Session::Stub::EvalAsync, request);
+  prepareLocked();
+  evaluation_->evalAsync(!sent_);
   recording_ = false;
   sent_ = true;
   running_ = true;
-  pendingTensors_ = std::move(tensors);
 }
 
 std::shared_ptr<Sequence> Sequence::evalAwait(uint64_t timeoutNs) {
@@ -186,17 +171,11 @@ std::shared_ptr<Sequence> Sequence::evalAwait(uint64_t timeoutNs) {
     return timeoutNs > elapsed ? timeoutNs - elapsed : 0;
   };
   while (true) {
-    v1::EvalAwaitRequest request;
-    request.set_session(session_->id());
-    request.set_sequence(handle_);
-    request.set_timeout_ns(forever ? kAwaitSliceNs : std::min(kAwaitSliceNs, remainingNs()));
-    v1::EvalResponse response = session_->call(&detail::Session::Stub::EvalAwait, request);
-    if (response.finished()) {
+    const v1::EvalResponse* response =
+        evaluation_->evalAwait(forever ? kAwaitSliceNs : std::min(kAwaitSliceNs, remainingNs()));
+    if (response != nullptr) {
       running_ = false;
-      std::vector<std::shared_ptr<Tensor>> tensors = std::move(pendingTensors_);
-      pendingTensors_.clear();
-      detail::OpEncoder::applyDownloads(response, tensors);
-      timestamps_.assign(response.timestamps().begin(), response.timestamps().end());
+      timestamps_.assign(response->timestamps().begin(), response->timestamps().end());
       return shared_from_this();
     }
     if (!forever && remainingNs() == 0) return shared_from_this();  // still running
@@ -223,7 +202,7 @@ void Sequence::destroy() {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
   if (destroyed_.exchange(true)) return;
   ops_.clear();
-  pendingTensors_.clear();
+  evaluation_->reset();
   running_ = false;
   recording_ = false;
   v1::DestroySequenceRequest request;

@@ -27,7 +27,8 @@ Session::Session(Token, std::string address)
       stub_(v1::Compute::NewStub(channel_)) {}
 
 std::shared_ptr<Session> Session::open(const std::string& address, uint32_t device,
-                                       const std::vector<uint32_t>& queueFamilies) {
+                                       const std::vector<uint32_t>& queueFamilies,
+                                       bool sharedMemory) {
   auto session = std::make_shared<Session>(Token{}, address);
   v1::OpenSessionRequest request;
   request.set_device(device);
@@ -38,7 +39,17 @@ std::shared_ptr<Session> Session::open(const std::string& address, uint32_t devi
   std::unique_lock<std::mutex> lock(session->mutex_);
   const bool answered = session->stateChanged_.wait_for(
       lock, kConnectTimeout, [&] { return session->state_ != State::kConnecting; });
-  if (answered && session->state_ == State::kOpen) return session;
+  if (answered && session->state_ == State::kOpen) {
+    lock.unlock();
+    if (sharedMemory && !session->dataSocket_.empty()) {
+      try {
+        session->local_ = std::make_unique<LocalChannel>(session->dataSocket_, session->id_);
+      } catch (const std::exception&) {
+        // The data socket cannot be used from here (e.g. another mount namespace): gRPC alone.
+      }
+    }
+    return session;
+  }
 
   grpc::Status failure = session->failure_;
   session->closedByClient_ = true;
@@ -67,6 +78,8 @@ void Session::watch(v1::OpenSessionRequest request) {
         id_ = event.opened().session();
         device_ = event.opened().device();
         leaseSeconds_ = event.opened().lease_seconds();
+        dataSocket_ = event.opened().data_socket();
+        maxMessageBytes_ = event.opened().max_message_bytes();
         state_ = State::kOpen;
       } else {
         state_ = State::kFailed;
@@ -134,6 +147,7 @@ void Session::close() noexcept {
     v1::CloseSessionResponse response;
     stub_->CloseSession(&context, request, &response);  // best effort: the stream ends it too
   }
+  if (local_) local_->close();
   streamContext_.TryCancel();
   if (watcher_.joinable()) watcher_.join();
   std::lock_guard<std::mutex> lock(mutex_);
@@ -141,7 +155,6 @@ void Session::close() noexcept {
 }
 
 void Session::requireNotClosedByClient() const {
-  std::lock_guard<std::mutex> lock(mutex_);
   if (closedByClient_) {
     throw UnavailableError(StatusCode::kUnavailable,
                            "the Manager was destroyed: create a new kp::Manager");
@@ -159,6 +172,32 @@ void Session::failed(const grpc::Status& status) const {
     reason = closedReason_;
   }
   throwStatus(status, address_, reason);
+}
+
+void Session::callLocal(const std::string& frame, v1::LocalResponse* response) const {
+  requireNotClosedByClient();
+  try {
+    local_->call(frame, response);
+  } catch (const LinkError& error) {
+    localFailed(error);
+  }
+  if (response->code() != 0) {
+    failed(grpc::Status(static_cast<grpc::StatusCode>(response->code()), response->message()));
+  }
+}
+
+std::shared_ptr<SharedArena> Session::arena(uint64_t id) const {
+  requireNotClosedByClient();
+  try {
+    return local_->arena(id);
+  } catch (const LinkError& error) {
+    localFailed(error);
+  }
+}
+
+void Session::localFailed(const LinkError& error) const {
+  failed(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                      "local data socket " + local_->path() + ": " + error.what()));
 }
 
 }  // namespace kp::detail

@@ -4,6 +4,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -14,6 +15,8 @@
 #include <vector>
 
 #include "kp/v1/compute.grpc.pb.h"
+#include "kp/v1/local.pb.h"
+#include "local/local_channel.h"
 #include "status.h"
 
 namespace kp::detail {
@@ -24,6 +27,8 @@ std::shared_ptr<grpc::Channel> makeChannel(const std::string& address);
 
 /// The session: a channel, the OpenSession stream that a background thread keeps open (the
 /// daemon ends the session when it closes), and unary calls that throw kp::Error on failure.
+/// On the daemon's host it also holds the same-host fast path (local()): the local data
+/// socket, which carries evaluations without gRPC, and the shared memory of its tensors.
 /// Thread-safe.
 class Session {
   /// Lets only open() construct sessions (std::make_shared needs a public constructor).
@@ -41,9 +46,12 @@ class Session {
 
   /// Opens a session on `device` with `queueFamilies` at the resolved `address`. Throws
   /// UnavailableError naming the address when the daemon does not answer in
-  /// kConnectTimeout, and the daemon's error when it refuses.
+  /// kConnectTimeout, and the daemon's error when it refuses. With `sharedMemory`, connects
+  /// the local data socket when the daemon offers one (SessionOpened.data_socket) and falls
+  /// back to gRPC alone when it cannot be used.
   static std::shared_ptr<Session> open(const std::string& address, uint32_t device,
-                                       const std::vector<uint32_t>& queueFamilies);
+                                       const std::vector<uint32_t>& queueFamilies,
+                                       bool sharedMemory);
 
   Session(Token, std::string address);
   /// Ends the session (close()).
@@ -60,8 +68,13 @@ class Session {
   const v1::Device& device() const { return device_; }
   /// The idle lease in effect, in seconds.
   uint32_t leaseSeconds() const { return leaseSeconds_; }
-  /// The gRPC stub (for calls that need no session).
+  /// The largest message the daemon accepts or sends; 0 when it does not say.
+  uint64_t maxMessageBytes() const { return maxMessageBytes_; }
+  /// The gRPC stub (for calls that need no session, and streams).
   Stub& stub() const { return *stub_; }
+  /// The same-host fast path, or null when the session has none (TCP, switched off, or the
+  /// data socket could not be used).
+  LocalChannel* local() const { return local_.get(); }
 
   /// True until the session ends (close(), the daemon ended it, or the connection broke).
   bool isOpen() const;
@@ -78,14 +91,31 @@ class Session {
   Response call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
                 const Request& request,
                 std::chrono::milliseconds timeout = std::chrono::milliseconds::zero()) const {
+    Response response;
+    callInto(method, request, &response, timeout);
+    return response;
+  }
+
+  /// call() into the caller's `response` (which it may reuse from call to call).
+  template <typename Request, typename Response>
+  void callInto(grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+                const Request& request, Response* response,
+                std::chrono::milliseconds timeout = std::chrono::milliseconds::zero()) const {
     requireNotClosedByClient();
     grpc::ClientContext context;
     if (timeout.count() > 0) context.set_deadline(std::chrono::system_clock::now() + timeout);
-    Response response;
-    grpc::Status status = (stub_.get()->*method)(&context, request, &response);
+    grpc::Status status = (stub_.get()->*method)(&context, request, response);
     if (!status.ok()) failed(status);
-    return response;
   }
+
+  /// Sends `frame` (see writeLocalFrame) on the local data socket, which the session must
+  /// have, and parses the reply into `response`; throws kp::Error as call() does, when the
+  /// daemon answers with an error or the connection fails.
+  void callLocal(const std::string& frame, v1::LocalResponse* response) const;
+
+  /// The mapping of shared-memory arena `id`, from the local data socket (which the session
+  /// must have); throws kp::Error as call() does.
+  std::shared_ptr<SharedArena> arena(uint64_t id) const;
 
   /// call() for freeing an object: does nothing once the session has ended (the daemon
   /// freed everything already), and uses kCleanupTimeout.
@@ -96,12 +126,18 @@ class Session {
     call(method, request, kCleanupTimeout);
   }
 
+  /// Throws UnavailableError once close() was called.
+  void requireNotClosedByClient() const;
+  /// Throws the kp::Error of a failed call; an UNAVAILABLE status means the daemon went away,
+  /// which ends the session (closedReason()).
+  [[noreturn]] void failed(const grpc::Status& status) const;
+
  private:
   enum class State { kConnecting, kOpen, kFailed };
 
   void watch(v1::OpenSessionRequest request);
-  void requireNotClosedByClient() const;
-  [[noreturn]] void failed(const grpc::Status& status) const;
+  // A connection failure of the local data socket as failed() reports it.
+  [[noreturn]] void localFailed(const LinkError& error) const;
 
   const std::string address_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -113,13 +149,16 @@ class Session {
   std::condition_variable stateChanged_;
   State state_ = State::kConnecting;
   grpc::Status failure_;  // why opening failed (kFailed)
-  bool closedByClient_ = false;
+  std::atomic<bool> closedByClient_{false};
   mutable std::string closedReason_;
 
   // Set once, when the session opens.
   std::string id_;
   v1::Device device_;
   uint32_t leaseSeconds_ = 0;
+  uint64_t maxMessageBytes_ = 0;
+  std::string dataSocket_;
+  std::unique_ptr<LocalChannel> local_;
 };
 
 }  // namespace kp::detail

@@ -10,11 +10,11 @@ namespace {
 static_assert(sizeof(float) == 4 && sizeof(double) == 8 && sizeof(bool) == 1,
               "kp assumes 4-byte float, 8-byte double and 1-byte bool");
 
+}  // namespace
+
 size_t wireElementSize(Tensor::TensorDataTypes type) {
   return type == Tensor::TensorDataTypes::eDouble ? 8 : 4;
 }
-
-}  // namespace
 
 v1::DataType toProto(Tensor::TensorDataTypes type) {
   switch (type) {
@@ -57,33 +57,44 @@ v1::Constants toProto(const Constants& constants) {
 }
 
 std::string toWire(Tensor::TensorDataTypes type, const void* host, size_t count) {
+  std::string wire;
+  toWire(type, host, count, &wire);
+  return wire;
+}
+
+void toWire(Tensor::TensorDataTypes type, const void* host, size_t count, std::string* wire) {
   if (type != Tensor::TensorDataTypes::eBool) {
-    return std::string(static_cast<const char*>(host), count * wireElementSize(type));
+    wire->assign(static_cast<const char*>(host), count * wireElementSize(type));
+    return;
   }
-  std::string wire(count * 4, '\0');
+  wire->resize(count * 4);
   const bool* values = static_cast<const bool*>(host);
   for (size_t i = 0; i < count; ++i) {
     const uint32_t word = values[i] ? 1 : 0;
-    std::memcpy(&wire[i * 4], &word, 4);
+    std::memcpy(&(*wire)[i * 4], &word, 4);
   }
-  return wire;
 }
 
 void fromWire(Tensor::TensorDataTypes type, const std::string& wire, void* host, size_t count,
               uint64_t tensor) {
-  if (wire.size() != count * wireElementSize(type)) {
-    throw InternalError(StatusCode::kInternal, "kpd sent " + std::to_string(wire.size()) +
+  fromWire(type, wire.data(), wire.size(), host, count, tensor);
+}
+
+void fromWire(Tensor::TensorDataTypes type, const char* wire, size_t bytes, void* host,
+              size_t count, uint64_t tensor) {
+  if (bytes != count * wireElementSize(type)) {
+    throw InternalError(StatusCode::kInternal, "kpd sent " + std::to_string(bytes) +
                                                    " bytes for tensor " + std::to_string(tensor) +
                                                    " of " + std::to_string(count) + " elements");
   }
   if (type != Tensor::TensorDataTypes::eBool) {
-    std::memcpy(host, wire.data(), wire.size());
+    std::memcpy(host, wire, bytes);
     return;
   }
   bool* values = static_cast<bool*>(host);
   for (size_t i = 0; i < count; ++i) {
     uint32_t word = 0;
-    std::memcpy(&word, &wire[i * 4], 4);
+    std::memcpy(&word, wire + i * 4, 4);
     values[i] = word != 0;
   }
 }

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -56,9 +57,14 @@ KpdProcess::KpdProcess(const std::vector<std::string>& extraArgs) {
     _exit(127);
   }
   // Wait until the socket accepts connections: it exists a moment before kpd listens on it.
+  // kpd opens its local data socket (the fast path) just after: wait for that one too, or a
+  // client could connect before it exists and do without.
+  const bool dataSocket =
+      std::find(extraArgs.begin(), extraArgs.end(), "--no-shared-memory") == extraArgs.end();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (std::filesystem::exists(socket) && accepts(socket)) {
+    if (std::filesystem::exists(socket) && accepts(socket) &&
+        (!dataSocket || accepts(socket + ".data"))) {
       ready_ = true;
       return;
     }
@@ -124,10 +130,24 @@ std::vector<uint32_t> builtShader(const std::string& name) {
   return words;
 }
 
+bool sharedMemorySwitchedOff() {
+  const char* value = std::getenv("KP_SHARED_MEMORY");
+  return value != nullptr && std::string(value) == "0";
+}
+
+ManagerOptions managerOptions(const std::string& address, bool sharedMemory) {
+  ManagerOptions options;
+  options.address = address;
+  options.sharedMemory = sharedMemory;
+  return options;
+}
+
 void KpdTest::SetUp() {
   kpd_ = std::make_unique<KpdProcess>();
   ASSERT_TRUE(kpd_->ready()) << "kpd did not start:\n" << kpd_->log();
   manager_ = std::make_unique<kp::Manager>(kpd_->address());
+  // The run tests the path it is named after.
+  ASSERT_EQ(manager_->sharedMemory(), !sharedMemorySwitchedOff());
 }
 
 void KpdTest::TearDown() {

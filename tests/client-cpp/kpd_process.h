@@ -51,7 +51,16 @@ int runCommand(const std::string& command, std::string* output);
 /// The SPIR-V of shaders/<name>.comp as built by CMake.
 std::vector<uint32_t> builtShader(const std::string& name);
 
-/// A test with its own kpd and a Manager connected to it.
+/// True when this test process runs with the same-host fast path switched off
+/// ($KP_SHARED_MEMORY=0): CTest runs every test twice, as client_cpp.* with the fast path
+/// and as client_cpp_socket.* without it.
+bool sharedMemorySwitchedOff();
+
+/// Options for a Manager on `address`, with the fast path on or off whatever the environment.
+ManagerOptions managerOptions(const std::string& address, bool sharedMemory);
+
+/// A test with its own kpd and a Manager connected to it, on the data path that the
+/// environment selects (see sharedMemorySwitchedOff()).
 class KpdTest : public ::testing::Test {
  protected:
   void SetUp() override;

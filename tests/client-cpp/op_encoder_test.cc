@@ -15,19 +15,21 @@ namespace {
 using OpEncoderTest = KpdTest;
 
 TEST_F(OpEncoderTest, OpsAndDeduplicatedUploadsOfCurrentHostCopies) {
-  auto a = mgr().tensor({1, 2});
-  auto b = mgr().tensorT<int32_t>({3, 4});
-  auto c = mgr().tensor({0, 0});
+  // Host copies outside shared memory, so that they travel in the request.
+  Manager socketOnly(managerOptions(kpd_->address(), false));
+  auto a = socketOnly.tensor({1, 2});
+  auto b = socketOnly.tensorT<int32_t>({3, 4});
+  auto c = socketOnly.tensor({0, 0});
   std::vector<std::shared_ptr<OpBase>> ops = {
       std::make_shared<OpTensorSyncDevice>(Tensors{a, b}),
       std::make_shared<OpTensorSyncDevice>(Tensors{a}),  // a again: uploaded once
       std::make_shared<OpTensorCopy>(Tensors{a, c}),
       std::make_shared<OpTensorSyncLocal>(Tensors{c}),
   };
-  a->setData({5, 6});  // the uploads carry the host copy as it is when encoding
   detail::OpEncoder encoder(ops);
   v1::EvalRequest request;
-  encoder.moveOpsInto(request);
+  *request.mutable_ops() = encoder.ops();
+  a->setData({5, 6});  // the uploads carry the host copy as it is when they are added
   encoder.addUploads(request);
   ASSERT_EQ(request.ops_size(), 4);
   EXPECT_TRUE(request.ops(0).has_tensor_sync_device());
@@ -40,6 +42,15 @@ TEST_F(OpEncoderTest, OpsAndDeduplicatedUploadsOfCurrentHostCopies) {
   EXPECT_EQ(request.uploads(1).data().size(), 8u);
   EXPECT_EQ(encoder.tensors().size(), 3u);  // a, b, c: each once
 
+  // The next evaluation reuses the request's upload messages, with the new host copies.
+  const std::string* reused = &request.uploads(0).data();
+  a->setData({7, 8});
+  encoder.addUploads(request);
+  ASSERT_EQ(request.uploads_size(), 2);
+  EXPECT_EQ(&request.uploads(0).data(), reused);
+  const float again[2] = {7, 8};
+  EXPECT_EQ(request.uploads(0).data(), std::string(reinterpret_cast<const char*>(again), 8));
+
   // A reply's downloads land in the host copies of the tensors they name.
   v1::EvalResponse response;
   v1::TensorData* download = response.add_downloads();
@@ -48,7 +59,30 @@ TEST_F(OpEncoderTest, OpsAndDeduplicatedUploadsOfCurrentHostCopies) {
   download->set_data(reinterpret_cast<const char*>(values), 8);
   detail::OpEncoder::applyDownloads(response, encoder.tensors());
   EXPECT_EQ(c->vector(), std::vector<float>({7, 8}));
-  EXPECT_EQ(a->vector(), std::vector<float>({5, 6}));
+  EXPECT_EQ(a->vector(), std::vector<float>({7, 8}));
+}
+
+TEST_F(OpEncoderTest, CheckNamesTheFieldOfAnObjectDestroyedSinceEncoding) {
+  auto a = mgr().tensor({1});
+  auto b = mgr().tensor({0});
+  auto algo = mgr().algorithm({a}, kIncrementGlsl);
+  detail::OpEncoder encoder(
+      {std::make_shared<OpTensorCopy>(Tensors{a, b}), std::make_shared<OpAlgoDispatch>(algo)});
+  encoder.check();
+  algo->destroy();
+  try {
+    encoder.check();
+    FAIL() << "no error";
+  } catch (const FailedPreconditionError& error) {
+    EXPECT_STREQ(error.what(), "OpAlgoDispatch.algorithm: the algorithm was destroyed");
+  }
+  b->destroy();
+  try {
+    encoder.check();
+    FAIL() << "no error";
+  } catch (const FailedPreconditionError& error) {
+    EXPECT_STREQ(error.what(), "OpTensorCopy.tensors[1]: the tensor was destroyed");
+  }
 }
 
 TEST_F(OpEncoderTest, DestroyedTensorNamesTheField) {

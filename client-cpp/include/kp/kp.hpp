@@ -7,6 +7,7 @@
 #include "kp/device_properties.hpp"
 #include "kp/error.hpp"
 #include "kp/manager.hpp"
+#include "kp/manager_options.hpp"
 #include "kp/operations/op_algo_dispatch.hpp"
 #include "kp/operations/op_base.hpp"
 #include "kp/operations/op_memory_barrier.hpp"

@@ -10,6 +10,7 @@
 #include "kp/constants.hpp"
 #include "kp/detail/fwd.hpp"
 #include "kp/device_properties.hpp"
+#include "kp/manager_options.hpp"
 #include "kp/sequence.hpp"
 #include "kp/tensor.hpp"
 
@@ -29,6 +30,13 @@ namespace kp {
 /// Tensors, algorithms and sequences are shared_ptrs that keep the connection alive; after
 /// the session ends they report isInit() == false and refuse to evaluate.
 ///
+/// On the daemon's host (a Unix socket address) the Manager takes the same-host fast path
+/// unless told not to (ManagerOptions::sharedMemory, $KP_SHARED_MEMORY=0): tensors' host
+/// copies live in memory shared with kpd, so that evaluations move no tensor bytes, and
+/// evaluations travel over kpd's local data socket instead of gRPC. Bool and storage tensors
+/// keep private host copies. Elsewhere, host copies travel with each evaluation (in chunked
+/// streams beyond 1 MiB, so there is no size limit but memory).
+///
 /// Thread safety: every method may be called from any thread at once (each is one or no
 /// RPC); see Sequence and Tensor for theirs. destroy() must not race with other calls.
 class Manager {
@@ -40,6 +48,8 @@ class Manager {
   /// compute queue when empty. A sequence's queueIndex picks an entry of this list.
   explicit Manager(uint32_t device, std::vector<uint32_t> familyQueueIndices = {},
                    std::string address = "");
+  /// Opens a session as `options` say.
+  explicit Manager(const ManagerOptions& options);
   /// Ends the session (destroy()).
   ~Manager();
 
@@ -57,6 +67,9 @@ class Manager {
   /// Empty while the session is open; else why it ended (e.g. "closed by the client",
   /// "idle for 3600 s", "daemon shutting down").
   std::string closedReason() const;
+  /// True when the session takes the same-host fast path (see the class comment): new
+  /// tensors' host copies live in shared memory and evaluations use the local data socket.
+  bool sharedMemory() const;
 
   // ---- devices ----
 

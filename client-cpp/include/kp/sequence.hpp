@@ -139,14 +139,16 @@ class Sequence : public std::enable_shared_from_this<Sequence> {
   void clearLocked();
   void evalLocked();
   void evalAsyncLocked();
+  // Encodes the ops when they changed, else checks that their objects still exist.
+  void prepareLocked();
 
   std::shared_ptr<detail::Session> session_;
   uint64_t handle_ = 0;
   uint32_t totalTimestamps_ = 0;
   mutable std::recursive_mutex mutex_;
   std::vector<std::shared_ptr<OpBase>> ops_;
-  bool sent_ = false;                                    // the daemon holds the current op list
-  std::vector<std::shared_ptr<Tensor>> pendingTensors_;  // of the running evaluation
+  bool sent_ = false;                               // the daemon holds the current op list
+  std::unique_ptr<detail::Evaluation> evaluation_;  // the encoded ops and reused messages
   std::vector<std::uint64_t> timestamps_;
   std::atomic<bool> recording_{false};
   std::atomic<bool> running_{false};

@@ -18,7 +18,10 @@ namespace kp {
 ///
 /// The host copy is what OpTensorSyncDevice uploads and where OpTensorSyncLocal downloads
 /// to; both travel inside the single round trip of the evaluation that runs them. Reading or
-/// writing it (data(), vector(), setData(), operator[]) never talks to the daemon.
+/// writing it (data(), vector(), setData(), operator[]) never talks to the daemon. On the
+/// daemon's host (see Manager) the host copy of a non-bool, non-storage tensor lives in
+/// memory shared with kpd (inSharedMemory()): evaluations then move none of its bytes, as
+/// the daemon reads and writes it in place.
 ///
 /// Create tensors with Manager::tensor() or Manager::tensorT<T>(). A tensor lives in the
 /// daemon until destroy(), the destruction of its last shared_ptr, or the end of its
@@ -66,25 +69,30 @@ class Tensor {
   Tensor(const Tensor&) = delete;
   Tensor& operator=(const Tensor&) = delete;
 
-  /// Frees the tensor's GPU memory in the daemon. Idempotent. The host copy stays readable.
+  /// Frees the tensor's GPU memory in the daemon. Idempotent. The host copy stays readable;
+  /// a host copy in shared memory moves into this process first, so pointers that data()
+  /// returned before destroy() must not be used after it.
   void destroy();
   /// True while the tensor exists in the daemon (not destroyed, session open).
   bool isInit() const;
+  /// True when the host copy lives in memory shared with kpd (the same-host fast path),
+  /// until destroy().
+  bool inSharedMemory() const { return arena_ != nullptr; }
 
   /// Number of elements.
   uint32_t size() const { return size_; }
   /// Bytes of one element in the host copy (1 for eBool, 8 for eDouble, else 4).
   uint32_t dataTypeMemorySize() const;
   /// Bytes of the host copy: size() * dataTypeMemorySize().
-  uint32_t memorySize() const { return static_cast<uint32_t>(hostData_.size()); }
+  uint32_t memorySize() const { return static_cast<uint32_t>(hostBytes_); }
   /// The element type.
   TensorDataTypes dataType() const { return dataType_; }
   /// The memory placement.
   TensorTypes tensorType() const { return tensorType_; }
 
   /// The host copy as raw bytes (memorySize() of them).
-  void* rawData() { return hostData_.data(); }
-  const void* rawData() const { return hostData_.data(); }
+  void* rawData() { return host_; }
+  const void* rawData() const { return host_; }
   /// Replaces the whole host copy with memorySize() bytes from `data`.
   void setRawData(const void* data);
 
@@ -95,12 +103,12 @@ class Tensor {
   template <typename T>
   T* data() {
     checkType(dataTypeOf<T>(), "data");
-    return reinterpret_cast<T*>(hostData_.data());
+    return reinterpret_cast<T*>(host_);
   }
   template <typename T>
   const T* data() const {
     checkType(dataTypeOf<T>(), "data");
-    return reinterpret_cast<const T*>(hostData_.data());
+    return reinterpret_cast<const T*>(host_);
   }
 
   /// A copy of the host copy as a vector of T (T as for data<T>()).
@@ -116,7 +124,7 @@ class Tensor {
   void setData(const std::vector<T>& values) {
     checkType(dataTypeOf<T>(), "setData");
     checkCount(values.size(), "setData");
-    std::copy(values.begin(), values.end(), reinterpret_cast<T*>(hostData_.data()));
+    std::copy(values.begin(), values.end(), reinterpret_cast<T*>(host_));
   }
 
   /// The TensorDataTypes of an element type; a compile error for unsupported types.
@@ -142,10 +150,16 @@ class Tensor {
 
   void checkType(TensorDataTypes requested, const char* what) const;
   void checkCount(size_t count, const char* what) const;
+  // Frees the tensor in the daemon, once. With `keepHostCopy` (destroy(), not the destructor)
+  // a host copy in shared memory first moves into ownHost_.
+  void release(bool keepHostCopy);
 
   std::shared_ptr<detail::Session> session_;
   uint64_t handle_ = 0;
-  std::vector<uint8_t> hostData_;
+  uint8_t* host_ = nullptr;                     // the host copy: ownHost_ or a shared region
+  size_t hostBytes_ = 0;                        // its size
+  std::vector<uint8_t> ownHost_;                // the host copy when not in shared memory
+  std::shared_ptr<detail::SharedArena> arena_;  // the shared memory holding it, if any
   uint32_t size_ = 0;
   TensorDataTypes dataType_;
   TensorTypes tensorType_;

@@ -1,6 +1,5 @@
 #include "kp/operations/op_algo_dispatch.hpp"
 
-#include "access.h"
 #include "kp/error.hpp"
 #include "op_encoder.h"
 #include "wire.h"
@@ -24,7 +23,7 @@ OpAlgoDispatch::OpAlgoDispatch(const std::shared_ptr<Algorithm>& algorithm, Cons
 
 void OpAlgoDispatch::encode(detail::OpEncoder& encoder) const {
   v1::OpAlgoDispatch* dispatch = encoder.add()->mutable_algo_dispatch();
-  dispatch->set_algorithm(detail::Access::algorithmHandle(*algorithm_, "OpAlgoDispatch.algorithm"));
+  dispatch->set_algorithm(encoder.algorithm(algorithm_, "OpAlgoDispatch.algorithm"));
   if (!pushConstants_.empty())
     *dispatch->mutable_push_constants() = detail::toProto(pushConstants_);
   const std::vector<std::shared_ptr<Tensor>> tensors = algorithm_->getTensors();

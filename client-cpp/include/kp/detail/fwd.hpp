@@ -14,4 +14,10 @@ class OpEncoder;
 /// The library's access to the private state of Tensor, Algorithm and Sequence.
 struct Access;
 
+/// A mapped arena of a session's shared memory (the same-host fast path).
+class SharedArena;
+
+/// What a sequence's evaluations send and receive, kept between them.
+class Evaluation;
+
 }  // namespace kp::detail
