@@ -95,6 +95,15 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
     engine::fail(engine::ErrorCode::kUnavailable,
                  "cannot listen on the requested address(es); is another kpd running?");
   }
+  // The local data socket first: a client that connects to a Unix socket is told about it at
+  // once and must find it there.
+  if (!server->options_.service.dataSocket.empty()) {
+    server->local_ = std::make_unique<LocalChannel>(
+        server->options_.service.dataSocket, *server->registry_, server->gate_,
+        options.service.maxMessageBytes, options.socket.mode);
+    spdlog::info("local data socket {} (mode {:04o})", server->local_->path(),
+                 options.socket.mode);
+  }
   size_t unixIndex = 0;
   for (size_t i = 0; i < options.listen.size(); ++i) {
     const std::string& address = options.listen[i];
@@ -121,13 +130,6 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
   }
   if (!options.tokenFile.empty()) {
     spdlog::info("every call must carry the bearer token of {}", options.tokenFile);
-  }
-  if (!server->options_.service.dataSocket.empty()) {
-    server->local_ = std::make_unique<LocalChannel>(
-        server->options_.service.dataSocket, *server->registry_, server->gate_,
-        options.service.maxMessageBytes, options.socket.mode);
-    spdlog::info("local data socket {} (mode {:04o})", server->local_->path(),
-                 options.socket.mode);
   }
   return server;
 }
