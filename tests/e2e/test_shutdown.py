@@ -11,15 +11,30 @@ import kp
 from conftest import Daemon
 from test_async import SLOW, SLOW_ITERATIONS
 
-# About 2 s of work on lavapipe with 2 cores (lavapipe caps loops at 65535 iterations, so the
-# length comes from the number of invocations).
-LONG_WORKGROUPS = (400, 1, 1)
+# Seconds of GPU work the evaluations under SIGTERM last. The work is sized by measuring this
+# machine's speed first (lavapipe caps loops at 65535 iterations, so the length comes from the
+# number of invocations): a fixed size that takes 2 s here took under 0.6 s on a faster CI host.
+LONG_SECONDS = 3.0
+CALIBRATION_WORKGROUPS = 50
+
+
+def long_workgroups(mgr) -> int:
+    """The workgroup count that makes the SLOW shader run about LONG_SECONDS here."""
+    t = mgr.tensor_t(np.zeros(2, dtype=np.uint32))
+    algo = mgr.algorithm([t], SLOW, (CALIBRATION_WORKGROUPS, 1, 1), push_consts=SLOW_ITERATIONS)
+    seq = mgr.sequence().record(kp.OpAlgoDispatch(algo))
+    seq.eval()  # the pipeline is built on the first evaluation: time the second one
+    started = time.monotonic()
+    seq.eval()
+    per_workgroup = max(time.monotonic() - started, 1e-3) / CALIBRATION_WORKGROUPS
+    return min(65535, max(CALIBRATION_WORKGROUPS, int(LONG_SECONDS / per_workgroup)))
 
 
 def long_sequence(mgr, payload=None):
-    """About 2 s of GPU work; its reply also carries `payload` (a tensor) if given."""
+    """About LONG_SECONDS of GPU work; its reply also carries `payload` (a tensor) if given."""
     t = mgr.tensor_t(np.zeros(2, dtype=np.uint32))
-    algo = mgr.algorithm([t], SLOW, LONG_WORKGROUPS, push_consts=SLOW_ITERATIONS)
+    workgroups = (long_workgroups(mgr), 1, 1)
+    algo = mgr.algorithm([t], SLOW, workgroups, push_consts=SLOW_ITERATIONS)
     synced = [t] if payload is None else [t, payload]
     seq = mgr.sequence().record(kp.OpTensorSyncDevice([t])).record(
         kp.OpAlgoDispatch(algo)).record(kp.OpTensorSyncLocal(synced))
