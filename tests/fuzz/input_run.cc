@@ -104,7 +104,7 @@ InputRun::InputRun(RequestHarness& harness, const v1::OpenSessionRequest& open,
   if (!this->open(open, &main_)) {
     v1::OpenSessionRequest fallback;
     fallback.set_client_name("fuzz main");
-    if (!this->open(fallback, &main_)) finding("OpenSession: the default session was refused");
+    if (!this->open(fallback, &main_)) fail("OpenSession: the default session was refused");
   }
   if (attachLocal) {
     Mapper none(nullptr, false);
@@ -157,7 +157,7 @@ grpc::Status InputRun::invoke(const char* rpc, const Mapper& mapper, bool cancel
   switch (status.error_code()) {
     case grpc::StatusCode::OK:
       if (mapper.usedForeign()) {
-        finding(std::string(rpc) + " succeeded while naming another session's object");
+        fail(std::string(rpc) + " succeeded while naming another session's object");
       }
       return status;
     case grpc::StatusCode::INVALID_ARGUMENT:
@@ -168,16 +168,23 @@ grpc::Status InputRun::invoke(const char* rpc, const Mapper& mapper, bool cancel
       break;
     case grpc::StatusCode::UNAVAILABLE:
       if (cancel) break;
-      finding(what + " (not cancelled)");
+      fail(what + " (not cancelled)");
     default:
-      finding(what);
+      fail(what);
   }
-  if (status.error_message().empty()) finding(what + ": an error status without a message");
+  if (status.error_message().empty()) fail(what + ": an error status without a message");
   return status;
+}
+
+void InputRun::fail(const std::string& what) const {
+  std::string call = current_ ? current_->ShortDebugString() : std::string("(none)");
+  if (call.size() > 4000) call = call.substr(0, 4000) + "...";
+  finding(what + "\n     in the call: " + call);
 }
 
 void InputRun::call(const Call& call) {
   if (finished_) return;
+  current_ = &call;
   SessionState* target = &main_;
   const SessionState* names = &main_;
   if (call.session() == SECOND || call.session() == SECOND_NAMING_MAIN) {
@@ -210,7 +217,10 @@ void InputRun::raw(uint32_t type, const std::string& bytes) {
   }
   if (!message->ParseFromString(bytes)) return;  // gRPC would refuse it before kpd sees it
   Mapper none(nullptr, false);
+  const Call* outer = current_;
+  current_ = &call;
   dispatch(call, main_, none);
+  current_ = outer;
 }
 
 void InputRun::dispatch(const Call& call, SessionState& target, Mapper& mapper) {
@@ -227,7 +237,7 @@ void InputRun::dispatch(const Call& call, SessionState& target, Mapper& mapper) 
       if (invoke("CreateTensor", mapper, false, [&] {
             find(request.session())->createTensor(request, &response);
           }).ok()) {
-        if (response.tensor() == 0) finding("CreateTensor returned handle 0");
+        if (response.tensor() == 0) fail("CreateTensor returned handle 0");
         target.tensors.push_back(response.tensor());
         target.tensorBytes[response.tensor()] = bytes;
       }
@@ -251,7 +261,7 @@ void InputRun::dispatch(const Call& call, SessionState& target, Mapper& mapper) 
           }).ok()) {
         auto known = target.tensorBytes.find(request.tensor());
         if (known != target.tensorBytes.end() && known->second != data.size()) {
-          finding("ReadTensor returned " + std::to_string(data.size()) + " bytes of a tensor of " +
+          fail("ReadTensor returned " + std::to_string(data.size()) + " bytes of a tensor of " +
                   std::to_string(known->second));
         }
       }
@@ -311,7 +321,7 @@ void InputRun::dispatch(const Call& call, SessionState& target, Mapper& mapper) 
           chunk.clear();
           size = session->readTensorChunk(request.tensor(), offset, chunkBytes, &chunk);
           if (size == 0) break;
-          if (chunk.empty()) finding("ReadTensorStream: an empty chunk before the end");
+          if (chunk.empty()) fail("ReadTensorStream: an empty chunk before the end");
           offset += chunk.size();
         } while (offset < size);
       });
@@ -359,7 +369,7 @@ void InputRun::dispatch(const Call& call, SessionState& target, Mapper& mapper) 
       if (invoke("CreateAlgorithm", mapper, false, [&] {
             find(request.session())->createAlgorithm(request, &response);
           }).ok()) {
-        if (response.algorithm() == 0) finding("CreateAlgorithm returned handle 0");
+        if (response.algorithm() == 0) fail("CreateAlgorithm returned handle 0");
         target.algorithms.push_back(response.algorithm());
       }
       break;
@@ -379,7 +389,7 @@ void InputRun::dispatch(const Call& call, SessionState& target, Mapper& mapper) 
       if (invoke("CreateSequence", mapper, false, [&] {
             handle = find(request.session())->createSequence(request);
           }).ok()) {
-        if (handle == 0) finding("CreateSequence returned handle 0");
+        if (handle == 0) fail("CreateSequence returned handle 0");
         target.sequences.push_back(handle);
       }
       break;
@@ -425,11 +435,11 @@ void InputRun::dispatch(const Call& call, SessionState& target, Mapper& mapper) 
                        cancel ? std::function<bool()>([] { return true; })
                               : std::function<bool()>());
           }).ok()) {
-        if (!response.finished()) finding("Eval answered OK with finished = false");
+        if (!response.finished()) fail("Eval answered OK with finished = false");
         for (const v1::TensorData& download : response.downloads()) {
           auto known = target.tensorBytes.find(download.tensor());
           if (known != target.tensorBytes.end() && known->second != download.data().size()) {
-            finding("Eval downloaded " + std::to_string(download.data().size()) +
+            fail("Eval downloaded " + std::to_string(download.data().size()) +
                     " bytes of a tensor of " + std::to_string(known->second));
           }
         }
@@ -487,7 +497,7 @@ void InputRun::dispatch(const Call& call, SessionState& target, Mapper& mapper) 
       // As the local data socket's map_arena, on a connection attached to the call's session.
       invoke("MapArena", mapper, false, [&] {
         auto arena = find(target.id)->arena(call.map_arena().arena());
-        if (arena->fd() < 0 || arena->size() == 0) finding("MapArena: an arena without memory");
+        if (arena->fd() < 0 || arena->size() == 0) fail("MapArena: an arena without memory");
       });
       break;
     }
@@ -504,21 +514,21 @@ void InputRun::finish() {
     grpc::Status closed = service::guarded(
         "CloseSession", [&] { harness_.registry().close(state->id, "the input ended"); });
     if (!closed.ok() && closed.error_code() != grpc::StatusCode::NOT_FOUND) {
-      finding("CloseSession at the end of the input answered " + closed.error_message());
+      fail("CloseSession at the end of the input answered " + closed.error_message());
     }
     // A session whose evaluations outlived the close wait is retried by the registry; wait
     // for it here, so that the leak check below sees everything freed.
     const auto start = Clock::now();
     while (!state->session->close("the input ended")) {
       if (Clock::now() - start > kDrainLimit) {
-        finding("hang: the GPU work of a closed session was not freed within 60 s");
+        fail("hang: the GPU work of a closed session was not freed within 60 s");
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     // The registry's reaper may still hold the session until its next pass (about 1 s).
     while (state->session.use_count() > 1) {
       if (Clock::now() - start > kDrainLimit) {
-        finding("leak: a closed session is still referenced after 60 s");
+        fail("leak: a closed session is still referenced after 60 s");
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }

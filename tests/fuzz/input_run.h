@@ -57,7 +57,11 @@ class InputRun {
   std::shared_ptr<service::Session> find(const std::string& id);
   void dispatch(const Call& call, SessionState& target, Mapper& mapper);
 
+  // Ends the process as a finding, naming the call that was running.
+  [[noreturn]] void fail(const std::string& what) const;
+
   RequestHarness& harness_;
+  const Call* current_ = nullptr;  // the call running, for findings
   SessionState main_;
   SessionState second_;
   bool finished_ = false;

@@ -2,6 +2,10 @@
 """Writes the request fuzzer's seed inputs (FuzzInput messages, tests/fuzz/fuzz_input.proto).
 
     .venv/bin/python tests/fuzz/make_seeds.py [OUT_DIR]     (default: tests/fuzz/corpus)
+    .venv/bin/python tests/fuzz/make_seeds.py --dump FILE...  (print inputs as text)
+
+Without OUT_DIR it also writes tests/fuzz/regressions/: inputs that once were findings,
+replayed by CTest (request_fuzzer_corpus).
 
 Each seed is a meaningful client session: a multiply, push and specialisation constants of
 every type, copies between tensor types, async/await, streams, shared memory, two sessions,
@@ -368,6 +372,14 @@ def seeds():
     yield "raw-requests", s
 
 
+def regressions():
+    """Inputs that once were findings (tests/fuzz/regressions/, replayed by CTest)."""
+    s = Seed()  # a non-zero SPIR-V schema word passed validation; lavapipe failed: INTERNAL
+    s.tensor([1, 2]); s.tensor([3, 4]); s.tensor(size=2)
+    s.algorithm([1, 2, 3], MULTIPLY).patches.add(index=4, value=0xdeadbeef)
+    yield "spirv-schema-word", s
+
+
 def raw_seeds():
     """Whole inputs that are not FuzzInputs: a type byte, then one request's bytes."""
     requests = {
@@ -385,7 +397,25 @@ def raw_seeds():
         yield "raw-%d" % type_, bytes([byte]) + request.SerializeToString()
 
 
+def dump(paths):
+    """Prints fuzzer inputs (corpus files, crash artifacts) in protobuf text format."""
+    from google.protobuf import text_format
+    for path in paths:
+        with open(path, "rb") as f:
+            data = f.read()
+        print("# %s (%d bytes)" % (path, len(data)))
+        message = fz.FuzzInput()
+        try:
+            message.ParseFromString(data)
+            print(text_format.MessageToString(message, as_utf8=False), end="")
+        except Exception:  # not a FuzzInput: a raw request (see RequestHarness::run)
+            print("# raw request: type byte %d, then %r" % (data[0], data[1:]) if data else "# empty")
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--dump":
+        dump(sys.argv[2:])
+        return
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "corpus")
     os.makedirs(out, exist_ok=True)
     count = 0
@@ -398,6 +428,13 @@ def main():
             f.write(data)
         count += 1
     print("make_seeds: wrote %d seeds to %s" % (count, out))
+    if len(sys.argv) == 1:
+        out = os.path.join(HERE, "regressions")
+        os.makedirs(out, exist_ok=True)
+        for name, seed in regressions():
+            with open(os.path.join(out, name), "wb") as f:
+                f.write(seed.bytes())
+        print("make_seeds: wrote the regression inputs to %s" % out)
 
 
 if __name__ == "__main__":

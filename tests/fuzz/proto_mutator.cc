@@ -202,6 +202,10 @@ void setScalar(const Slot& slot, Random& random) {
       const std::string old = repeated ? r->GetRepeatedString(*message, field, index)
                                        : r->GetString(*message, field);
       std::string value = newBytes(random, field, old);
+      // A proto3 string must be UTF-8, or the whole input fails to decode: keep it ASCII.
+      if (field->type() == FieldDescriptor::TYPE_STRING) {
+        for (char& c : value) c = static_cast<char>(c & 0x7f);
+      }
       repeated ? r->SetRepeatedString(message, field, index, std::move(value))
                : r->SetString(message, field, std::move(value));
       break;
@@ -238,9 +242,14 @@ void mutateRepeated(const Slot& slot, Random& random) {
           case FieldDescriptor::CPPTYPE_UINT32:
             r->AddUInt32(message, field, static_cast<uint32_t>(newInteger(random, 0, 32)));
             break;
-          case FieldDescriptor::CPPTYPE_STRING:
-            r->AddString(message, field, newBytes(random, field, {}));
+          case FieldDescriptor::CPPTYPE_STRING: {
+            std::string value = newBytes(random, field, {});
+            if (field->type() == FieldDescriptor::TYPE_STRING) {
+              for (char& c : value) c = static_cast<char>(c & 0x7f);
+            }
+            r->AddString(message, field, std::move(value));
             break;
+          }
           default:
             return;
         }

@@ -1,5 +1,6 @@
 #include "request_harness.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -56,6 +57,9 @@ RequestHarness::RequestHarness() : config_(harnessConfig()) {
   const char* verbose = std::getenv("KP_FUZZ_VERBOSE");
   verbose_ = verbose != nullptr && std::strcmp(verbose, "1") == 0;
   spdlog::set_level(verbose_ ? spdlog::level::debug : spdlog::level::warn);
+  // Inputs whose strings are not UTF-8 fail to decode, as gRPC would refuse them; protobuf
+  // logs each one.
+  if (!verbose_) google::protobuf::SetLogHandler(nullptr);
   const char* validation = std::getenv("KP_VALIDATION");
   engine::InstanceOptions options;
   options.validation = validation != nullptr && std::strcmp(validation, "1") == 0;
