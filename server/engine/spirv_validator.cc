@@ -116,6 +116,11 @@ SpirvModuleInfo inspectSpirv(const std::vector<uint32_t>& words) {
           words[0] == __builtin_bswap32(kMagic)
               ? "spirv is big-endian; send little-endian words"
               : "spirv does not start with the SPIR-V magic number 0x07230203");
+  // Word 4, the instruction schema, is reserved and must be 0. SPIRV-Tools' validator does
+  // not check it, but drivers do (lavapipe fails the pipeline with VK_ERROR_UNKNOWN).
+  require(words[4] == 0, ErrorCode::kInvalidArgument,
+          "spirv header word 4 (the instruction schema) is " + std::to_string(words[4]) +
+              "; SPIR-V reserves it and requires 0");
   SpirvModuleInfo info;
   info.version = words[1];
   size_t i = 5;

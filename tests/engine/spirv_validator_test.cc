@@ -123,6 +123,16 @@ TEST_F(SpirvValidatorTest, TruncatedModuleIsRejected) {
               "spirv is not valid for Vulkan " + apiVersionString(device_->info().apiVersion));
 }
 
+// Found by the request fuzzer: SPIRV-Tools accepts any schema word, lavapipe failed the
+// pipeline (VK_ERROR_UNKNOWN), and kpd answered INTERNAL.
+TEST_F(SpirvValidatorTest, NonZeroSchemaWordIsRejected) {
+  std::vector<uint32_t> words = multiplySpirv();
+  words[4] = 0xdeadbeef;
+  expectError([&] { validator_->validate(words); }, ErrorCode::kInvalidArgument,
+              "spirv header word 4 (the instruction schema) is 3735928559; SPIR-V reserves it "
+              "and requires 0");
+}
+
 TEST_F(SpirvValidatorTest, WrongMagicIsRejected) {
   std::vector<uint32_t> words = multiplySpirv();
   words[0] = 0x07230204;
