@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "error.h"
+#include "fault_injection.h"
 #include "instance.h"
 #include "server.h"
 
@@ -57,6 +58,22 @@ int main(int argc, char** argv) {
   app.add_option("--eval-timeout-ms", config.evalTimeoutMs,
                  "Longest an evaluation may run before DEADLINE_EXCEEDED")
       ->capture_default_str();
+  uint64_t runawayMs = 0;
+  auto* runawayOption = app.add_option(
+      "--runaway-ms", runawayMs,
+      "Reset a device (ending the sessions on it) when one of its queues with work pending "
+      "makes no progress for this long: a runaway shader. Default: --eval-timeout-ms + " +
+          std::to_string(kp::service::kRunawayGraceMs) + "; 0: never");
+  app.add_option("--max-wedged-devices", config.maxWedgedDevices,
+                 "Retired instances of a device whose runaway work still runs (their memory "
+                 "cannot be freed) before kpd stops opening that device again")
+      ->check(CLI::Range(1u, 1000u))
+      ->capture_default_str();
+  std::string faults;
+  app.add_option("--inject-fault", faults,
+                 "Testing only: make Vulkan calls fail, e.g. device-lost-after=N, "
+                 "device-lost-wait-every=N, oom-after=N")
+      ->group("");  // hidden from --help
   app.add_option("--max-message-bytes", config.maxMessageBytes,
                  "Largest request or reply message, in bytes (at least 1 MiB: streams send "
                  "chunks of just under 1 MiB)")
@@ -102,6 +119,8 @@ int main(int argc, char** argv) {
                "Allow plain TCP (no TLS) on addresses other than loopback (dangerous)");
   CLI11_PARSE(app, argc, argv);
   options.localDataSocket = !noLocalData;
+  config.runawayMs = runawayOption->count() > 0 ? runawayMs
+                                                 : config.evalTimeoutMs + kp::service::kRunawayGraceMs;
 
   spdlog::set_level(spdlog::level::from_str(logLevel));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ kpd: %v");
@@ -115,6 +134,11 @@ int main(int argc, char** argv) {
 
   try {
     options.socket.mode = kp::service::parseSocketMode(socketMode);
+    if (!faults.empty()) {
+      kp::engine::FaultInjection::configure(faults);
+      spdlog::warn("fault injection armed: {} (for tests only: Vulkan calls will fail on purpose)",
+                   kp::engine::FaultInjection::spec());
+    }
     auto instance = kp::engine::Instance::create({validation});
     if (listDevices) {
       printDevices(*instance);
@@ -132,6 +156,14 @@ int main(int argc, char** argv) {
     }
     options.listen = listen.empty() ? std::vector<std::string>{kp::service::defaultListenAddress()}
                                     : listen;
+    if (config.runawayMs > 0) {
+      spdlog::info("runaway work: a device whose queue makes no progress for {} ms "
+                   "(--runaway-ms) is reset, ending the sessions on it",
+                   config.runawayMs);
+    } else {
+      spdlog::warn("runaway work: devices are never reset (--runaway-ms 0): a shader that never "
+                   "finishes keeps its device busy until kpd restarts");
+    }
     auto server = kp::service::Server::start(instance, options);
     sd_notify(0, "READY=1");
 
@@ -140,6 +172,13 @@ int main(int argc, char** argv) {
     spdlog::info("received {}, shutting down", signal == SIGTERM ? "SIGTERM" : "SIGINT");
     sd_notify(0, "STOPPING=1");
     server->shutdown(std::chrono::milliseconds(drainMs));
+    if (server->workLeftRunning()) {
+      // A driver thread still executes runaway work: exit without tearing anything down.
+      spdlog::warn("stopped, leaving work that never finished to the operating system");
+      spdlog::shutdown();
+      std::fflush(nullptr);
+      std::_Exit(0);
+    }
     spdlog::info("stopped");
     return 0;
   } catch (const kp::engine::Error& error) {

@@ -15,7 +15,10 @@ void throwStatus(const grpc::Status& status, const std::string& address,
                 (message.empty() ? statusCodeName(code) : message);
       break;
     case StatusCode::kNotFound:
-      if (!closedReason.empty()) message += " (the session ended: " + closedReason + ")";
+      // kpd itself names the reason of a session that ended recently.
+      if (!closedReason.empty() && message.find(closedReason) == std::string::npos) {
+        message += " (the session ended: " + closedReason + ")";
+      }
       break;
     default:
       if (message.empty()) message = statusCodeName(code);

@@ -14,6 +14,7 @@ mgr.create_sequence(name), seq.begin/record_*/end, mgr.eval_*).
 """
 from ._errors import (
     DeadlineExceededError,
+    DeviceLostError,
     FailedPreconditionError,
     InternalError,
     InvalidArgumentError,
@@ -44,6 +45,7 @@ from .tensor import Tensor
 __all__ = [
     "Algorithm",
     "DeadlineExceededError",
+    "DeviceLostError",
     "FailedPreconditionError",
     "InternalError",
     "InvalidArgumentError",

@@ -9,7 +9,7 @@ from typing import Any, List, Optional
 
 import grpc
 
-from ._errors import KpError, NotFoundError, UnavailableError, from_rpc_error
+from ._errors import DeviceLostError, KpError, NotFoundError, UnavailableError, from_rpc_error
 from ._local import LocalChannel, open_local_channel
 from ._security import Security
 from ._version import __version__
@@ -157,7 +157,7 @@ class Connection:
     def _error(self, error: grpc.RpcError) -> KpError:
         """The kp exception for a failed call, with a hint when TLS is the likely cause."""
         kp_error = from_rpc_error(error, self.address)
-        if isinstance(kp_error, UnavailableError):
+        if isinstance(kp_error, UnavailableError) and not isinstance(kp_error, DeviceLostError):
             hint = self.security.explain(kp_error.details)
             if hint:
                 kp_error = UnavailableError(kp_error.details + hint, kp_error.code)
@@ -173,15 +173,7 @@ class Connection:
         try:
             return getattr(self.stub, method)(request, metadata=self._metadata, **kwargs)
         except grpc.RpcError as error:
-            kp_error = self._error(error)
-            if isinstance(kp_error, UnavailableError) and self.closed_reason is None:
-                # The daemon went away: the session (and everything in it) is gone.
-                self.closed_reason = f"connection to kpd lost ({error.details()})"
-            if isinstance(kp_error, NotFoundError) and self.closed_reason:
-                kp_error = NotFoundError(
-                    f"{kp_error.details} (the session ended: {self.closed_reason})", kp_error.code
-                )
-            raise kp_error from None
+            raise self._session_error(self._error(error)) from None
 
     def _call_local(self, method: str, request: Any) -> Any:
         assert self.local is not None
@@ -189,14 +181,28 @@ class Connection:
         try:
             response = self.local.request(_local_request_bytes(field, request))
         except KpError as error:
-            if isinstance(error, UnavailableError) and self.closed_reason is None:
-                self.closed_reason = f"connection to kpd lost ({error.details})"
-            if isinstance(error, NotFoundError) and self.closed_reason:
-                raise NotFoundError(
-                    f"{error.details} (the session ended: {self.closed_reason})", error.code
-                ) from None
-            raise
+            raise self._session_error(error) from None
         return getattr(response, reply)
+
+    def _session_error(self, error: KpError) -> KpError:
+        """Notes what a failed call says about the session, and adds why the session ended to
+        a NOT_FOUND that does not say it already."""
+        if isinstance(error, DeviceLostError):
+            # The device was lost or reset: kpd ends the session (its stream says so too).
+            if self.closed_reason is None:
+                self.closed_reason = error.details
+        elif isinstance(error, UnavailableError) and self.closed_reason is None:
+            # The daemon went away: the session (and everything in it) is gone.
+            self.closed_reason = f"connection to kpd lost ({error.details})"
+        if (
+            isinstance(error, NotFoundError)
+            and self.closed_reason
+            and self.closed_reason not in error.details
+        ):
+            return NotFoundError(
+                f"{error.details} (the session ended: {self.closed_reason})", error.code
+            )
+        return error
 
     def close(self) -> None:
         """Ends the session (frees everything it owns in the daemon). Idempotent."""

@@ -49,6 +49,12 @@ class UnavailableError(KpError):
     """The daemon cannot be reached (not running, wrong address, or it went away)."""
 
 
+class DeviceLostError(UnavailableError):
+    """The session's device was lost, or reset by kpd because an evaluation on it never
+    finished (a runaway shader). The session has ended with everything in it: the message says
+    why (and whose evaluation it was); open a new ``kp.Manager`` to carry on."""
+
+
 class UnauthenticatedError(KpError):
     """kpd refused the caller: its bearer token is missing or wrong (see ``kp.Manager(token=...)``
     and $KP_TOKEN)."""
@@ -74,20 +80,39 @@ _BY_CODE: Dict[grpc.StatusCode, Type[KpError]] = {
 
 _CODE_BY_VALUE = {status.value[0]: status for status in grpc.StatusCode}
 
+# Trailing metadata kpd attaches to an error caused by a lost or reset device (proto/kp/v1/
+# compute.proto); the local data socket carries the same value in LocalResponse.error_kind.
+ERROR_KIND_KEY = "kp-error"
+DEVICE_LOST_KIND = "device-lost"
+
+
+def _error_kind(error: grpc.RpcError) -> str:
+    try:
+        metadata = error.trailing_metadata() or ()
+    except Exception:  # noqa: BLE001 - not every RpcError is a call
+        return ""
+    for key, value in metadata:
+        if key == ERROR_KIND_KEY:
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return ""
+
 
 def from_rpc_error(error: grpc.RpcError, address: str) -> KpError:
     """Turns a failed gRPC call into the matching KpError."""
     code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
     details = error.details() if hasattr(error, "details") else str(error)
-    return _error(code, details, address)
+    return _error(code, details, address, _error_kind(error))
 
 
-def from_code(value: int, details: str, address: str) -> KpError:
+def from_code(value: int, details: str, address: str, kind: str = "") -> KpError:
     """A KpError from a numeric status code (the local data socket's responses)."""
-    return _error(_CODE_BY_VALUE.get(value, grpc.StatusCode.UNKNOWN), details, address)
+    return _error(_CODE_BY_VALUE.get(value, grpc.StatusCode.UNKNOWN), details, address, kind)
 
 
-def _error(code: grpc.StatusCode, details: str, address: str) -> KpError:
+def _error(code: grpc.StatusCode, details: str, address: str, kind: str = "") -> KpError:
+    if kind == DEVICE_LOST_KIND:
+        # kpd answered: the device failed, not the connection.
+        return DeviceLostError(details or "the device was lost", code)
     cls = _BY_CODE.get(code, KpError)
     if cls is UnavailableError:
         message = f"cannot reach kpd at {address}: {details}"

@@ -96,7 +96,9 @@ class _Link:
         if response.code != 0:
             for fd in fds:
                 os.close(fd)
-            raise from_code(response.code, response.message, f"unix:{self.path}")
+            raise from_code(
+                response.code, response.message, f"unix:{self.path}", response.error_kind
+            )
         return response, list(fds)
 
     def _poll_header(self) -> bytes:

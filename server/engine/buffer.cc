@@ -5,6 +5,7 @@
 
 #include "device.h"
 #include "error.h"
+#include "fault_injection.h"
 #include "vk_check.h"
 
 namespace kp::engine {
@@ -35,7 +36,16 @@ Buffer::Buffer(Device& device, VkDeviceSize size, VkBufferUsageFlags usage,
   allocate.allocationSize = requirements.size;
   allocate.memoryTypeIndex = device.memoryType(requirements.memoryTypeBits, required, preferred);
   VkDeviceMemory memory = VK_NULL_HANDLE;
-  vkCheck(vkAllocateMemory(handle, &allocate, nullptr, &memory), "vkAllocateMemory");
+  const VkResult result = injectFault(FaultPoint::kAllocate)
+                              ? VK_ERROR_OUT_OF_DEVICE_MEMORY
+                              : vkAllocateMemory(handle, &allocate, nullptr, &memory);
+  if (result == VK_ERROR_OUT_OF_DEVICE_MEMORY || result == VK_ERROR_OUT_OF_HOST_MEMORY) {
+    fail(ErrorCode::kResourceExhausted,
+         std::string("out of device memory: ") + device.describe() + " could not allocate " +
+             std::to_string(requirements.size) + " bytes (" + vkResultName(result) + "; " +
+             std::to_string(device.allocatedBytes()) + " bytes allocated by kpd on it now)");
+  }
+  device.check(result, "vkAllocateMemory");
   memory_ = UniqueMemory(handle, memory);
   vkCheck(vkBindBufferMemory(handle, buffer, memory, 0), "vkBindBufferMemory");
 

@@ -2,14 +2,18 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 
 #include "error.h"
+#include "fault_injection.h"
 #include "vk_check.h"
 #include "vk_handle.h"
 
 namespace kp::engine {
+
+using Clock = std::chrono::steady_clock;
 
 std::shared_ptr<Device> Device::open(std::shared_ptr<Instance> instance, uint32_t index,
                                      const std::vector<uint32_t>& families) {
@@ -83,6 +87,7 @@ std::shared_ptr<Device> Device::open(std::shared_ptr<Instance> instance, uint32_
     queue.mutex = std::make_unique<std::mutex>();
     self->queues_.push_back(std::move(queue));
   }
+  self->progressAt_.assign(self->queues_.size(), Clock::now());
   self->pipelines_ = std::make_unique<PipelineCache>(self->device_);
   if (self->info_.externalMemoryHost) {
     self->getHostPointerProperties_ = reinterpret_cast<PFN_vkGetMemoryHostPointerPropertiesEXT>(
@@ -95,9 +100,44 @@ std::shared_ptr<Device> Device::open(std::shared_ptr<Instance> instance, uint32_
 
 Device::~Device() {
   if (device_ == VK_NULL_HANDLE) return;
+  // Owners destroy a device only once it is idle (see busy()) or lost for real; either way
+  // this wait returns at once.
   vkDeviceWaitIdle(device_);
+  orphans_.clear();
   pipelines_.reset();
   vkDestroyDevice(device_, nullptr);
+}
+
+std::string Device::describe() const {
+  return "device " + std::to_string(info_.index) + " (" + info_.name + ")";
+}
+
+void Device::markLost(const std::string& reason) {
+  {
+    std::lock_guard<std::mutex> lock(lostMutex_);
+    if (lost_.load()) return;
+    lostReason_ = reason;
+    lost_.store(true, std::memory_order_release);
+  }
+  spdlog::warn("{} is out of service: {}", describe(), reason);
+}
+
+std::string Device::lostReason() const {
+  std::lock_guard<std::mutex> lock(lostMutex_);
+  return lostReason_;
+}
+
+void Device::failLost() const {
+  const std::string reason = lostReason();
+  fail(ErrorCode::kDeviceLost, reason.empty() ? describe() + " was lost" : reason);
+}
+
+void Device::check(VkResult result, const char* what) {
+  if (result == VK_ERROR_DEVICE_LOST) {
+    markLost(describe() + " was lost: " + what + " reported VK_ERROR_DEVICE_LOST");
+    failLost();
+  }
+  vkCheck(result, what);
 }
 
 uint32_t Device::queueFamily(uint32_t queueIndex) const {
@@ -109,14 +149,105 @@ uint32_t Device::queueFamily(uint32_t queueIndex) const {
   return queues_[queueIndex].family;
 }
 
-void Device::submit(uint32_t queueIndex, VkCommandBuffer commandBuffer, VkFence fence) {
+uint64_t Device::submit(uint32_t queueIndex, VkCommandBuffer commandBuffer, VkFence fence,
+                        const std::string& owner) {
   queueFamily(queueIndex);
+  if (isLost()) failLost();
   Queue& queue = queues_[queueIndex];
   VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   submit.commandBufferCount = 1;
   submit.pCommandBuffers = &commandBuffer;
   std::lock_guard<std::mutex> lock(*queue.mutex);
-  vkCheck(vkQueueSubmit(queue.queue, 1, &submit, fence), "vkQueueSubmit");
+  const VkResult result = injectFault(FaultPoint::kSubmit)
+                              ? VK_ERROR_DEVICE_LOST
+                              : vkQueueSubmit(queue.queue, 1, &submit, fence);
+  check(result, "vkQueueSubmit");
+  std::lock_guard<std::mutex> track(trackMutex_);
+  const uint64_t ticket = nextTicket_++;
+  inFlight_.emplace(ticket, Submission{queueIndex, fence, Clock::now(), owner, false});
+  return ticket;
+}
+
+void Device::completed(uint64_t ticket) {
+  if (ticket == 0) return;
+  std::lock_guard<std::mutex> lock(trackMutex_);
+  auto found = inFlight_.find(ticket);
+  if (found == inFlight_.end()) return;
+  if (!found->second.finished) progressAt_[found->second.queue] = Clock::now();
+  inFlight_.erase(found);
+}
+
+VkResult Device::waitForFence(VkFence fence, uint64_t timeoutNs) {
+  if (injectFault(FaultPoint::kWait)) {
+    markLost(describe() + " was lost: vkWaitForFences reported VK_ERROR_DEVICE_LOST");
+    return VK_ERROR_DEVICE_LOST;
+  }
+  const auto start = Clock::now();
+  while (true) {
+    if (isLost()) return VK_ERROR_DEVICE_LOST;
+    const auto elapsed = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
+    const uint64_t left = timeoutNs > elapsed ? timeoutNs - elapsed : 0;
+    const VkResult result =
+        vkWaitForFences(device_, 1, &fence, VK_TRUE, std::min(left, kWaitSliceNs));
+    if (result == VK_ERROR_DEVICE_LOST) {
+      markLost(describe() + " was lost: vkWaitForFences reported VK_ERROR_DEVICE_LOST");
+    }
+    if (result != VK_TIMEOUT || left <= kWaitSliceNs) return result;
+  }
+}
+
+bool Device::fencePending(VkFence fence) const {
+  return vkGetFenceStatus(device_, fence) == VK_NOT_READY;
+}
+
+void Device::reapOrphans() {
+  for (auto it = orphans_.begin(); it != orphans_.end();) {
+    if (fencePending(it->fence.get())) {
+      ++it;
+      continue;
+    }
+    auto found = inFlight_.find(it->ticket);
+    if (found != inFlight_.end()) inFlight_.erase(found);
+    it = orphans_.erase(it);
+  }
+}
+
+Device::Stall Device::stall(Clock::time_point now) {
+  std::lock_guard<std::mutex> lock(trackMutex_);
+  Stall worst;
+  std::vector<bool> seen(queues_.size(), false);
+  for (auto& [ticket, submission] : inFlight_) {
+    if (submission.finished) continue;
+    if (!fencePending(submission.fence)) {
+      submission.finished = true;
+      progressAt_[submission.queue] = now;
+      continue;
+    }
+    if (seen[submission.queue]) continue;  // only the oldest pending one of each queue
+    seen[submission.queue] = true;
+    worst.pending = true;
+    const auto since = std::max(submission.submitted, progressAt_[submission.queue]);
+    const auto stalled = std::chrono::duration_cast<std::chrono::nanoseconds>(now - since);
+    if (stalled >= worst.stalled) {
+      worst.stalled = stalled;
+      worst.queue = submission.queue;
+      worst.owner = submission.owner;
+    }
+  }
+  return worst;
+}
+
+bool Device::busy() {
+  std::lock_guard<std::mutex> lock(trackMutex_);
+  reapOrphans();
+  for (auto& [ticket, submission] : inFlight_) {
+    if (submission.finished) continue;
+    if (fencePending(submission.fence)) return true;
+    submission.finished = true;
+    progressAt_[submission.queue] = Clock::now();
+  }
+  return false;
 }
 
 uint32_t Device::memoryType(uint32_t typeBits, VkMemoryPropertyFlags required,
@@ -151,7 +282,12 @@ VkMemoryPropertyFlags Device::memoryTypeFlags(uint32_t type) const {
 }
 
 void Device::runOnce(const std::function<void(VkCommandBuffer)>& record, uint32_t queueIndex,
-                     uint64_t timeoutNs) {
+                     uint64_t timeoutNs, std::vector<std::shared_ptr<void>> keepAlive) {
+  if (isLost()) failLost();
+  {
+    std::lock_guard<std::mutex> lock(trackMutex_);
+    reapOrphans();
+  }
   VkCommandPoolCreateInfo poolInfo{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
   poolInfo.flags = VK_COMMAND_POOL_CREATE_TRANSIENT_BIT;
   poolInfo.queueFamilyIndex = queueFamily(queueIndex);
@@ -176,13 +312,23 @@ void Device::runOnce(const std::function<void(VkCommandBuffer)>& record, uint32_
   VkFence fence = VK_NULL_HANDLE;
   vkCheck(vkCreateFence(device_, &fenceInfo, nullptr, &fence), "vkCreateFence");
   UniqueFence ownedFence(device_, fence);
-  submit(queueIndex, commandBuffer, fence);
-  VkResult result = vkWaitForFences(device_, 1, &fence, VK_TRUE, timeoutNs);
-  if (result == VK_TIMEOUT) {
-    // The pool and fence must outlive the work: wait for it before they are destroyed.
-    vkDeviceWaitIdle(device_);
-    fail(ErrorCode::kDeadlineExceeded, "set-up command did not finish in time");
+  const uint64_t ticket = submit(queueIndex, commandBuffer, fence, "set-up work");
+  const VkResult result = waitForFence(fence, timeoutNs);
+  if (result == VK_SUCCESS) {
+    completed(ticket);
+    return;
   }
+  // The work may still run: what it uses stays allocated until its fence signals.
+  {
+    std::lock_guard<std::mutex> lock(trackMutex_);
+    orphans_.push_back({std::move(ownedPool), std::move(ownedFence), ticket, std::move(keepAlive)});
+  }
+  if (result == VK_TIMEOUT) {
+    fail(ErrorCode::kDeadlineExceeded,
+         "set-up command (e.g. a new tensor's first upload) did not finish within " +
+             std::to_string(timeoutNs / 1'000'000) + " ms on " + describe());
+  }
+  if (result == VK_ERROR_DEVICE_LOST) failLost();
   vkCheck(result, "vkWaitForFences");
 }
 
@@ -196,6 +342,9 @@ uint32_t Device::hostPointerMemoryTypes(const void* pointer) const {
   return properties.memoryTypeBits;
 }
 
-void Device::waitIdle() { vkCheck(vkDeviceWaitIdle(device_), "vkDeviceWaitIdle"); }
+void Device::waitIdle() {
+  if (isLost()) failLost();
+  check(vkDeviceWaitIdle(device_), "vkDeviceWaitIdle");
+}
 
 }  // namespace kp::engine

@@ -1,19 +1,30 @@
 // A logical Vulkan device: its queues, memory types and pipeline cache. Shared (shared_ptr)
 // by every tensor, algorithm and sequence created on it; thread-safe.
+//
+// The device keeps track of the work submitted to it (until its submitter has seen it finish),
+// which tells whether a queue still makes progress (stall) and whether anything may still run
+// (busy). A device can be marked lost: by the driver (VK_ERROR_DEVICE_LOST), or by its owner
+// when it is wedged by work that never ends. Then every wait on it ends within kWaitSliceNs and
+// every submission and wait fails with Error(kDeviceLost) carrying the reason; the work already
+// submitted may still run, so what it uses must stay allocated until busy() turns false.
 #pragma once
 
 #include <vulkan/vulkan.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "device_info.h"
 #include "instance.h"
 #include "pipeline_cache.h"
+#include "vk_handle.h"
 
 namespace kp::engine {
 
@@ -40,7 +51,19 @@ class Device : public std::enable_shared_from_this<Device> {
   const std::vector<uint32_t>& families() const { return families_; }
 
   // Submits one command buffer to queue `queueIndex`; submissions to one queue are serialised.
-  void submit(uint32_t queueIndex, VkCommandBuffer commandBuffer, VkFence fence);
+  // Returns the submission's ticket: pass it to completed() once `fence` was seen signalled.
+  // `owner` names the submitter in stall(). Error(kDeviceLost) if the device is lost.
+  uint64_t submit(uint32_t queueIndex, VkCommandBuffer commandBuffer, VkFence fence,
+                  const std::string& owner = {});
+  // The submission of `ticket` has finished (its fence signalled): stop tracking it. Call it
+  // before resetting or destroying the fence. 0 is ignored.
+  void completed(uint64_t ticket);
+  // Waits up to `timeoutNs` for `fence` of a submission to this device. Returns VK_SUCCESS,
+  // VK_TIMEOUT, or VK_ERROR_DEVICE_LOST once the device is lost (marked so by the driver's
+  // answer, or by markLost() from another thread: the wait then ends within kWaitSliceNs).
+  VkResult waitForFence(VkFence fence, uint64_t timeoutNs);
+  // Longest slice of a fence wait: how soon a wait notices that the device was marked lost.
+  static constexpr uint64_t kWaitSliceNs = 50'000'000;
 
   // Index of a memory type allowed by `typeBits` with all `required` flags, preferring one that
   // also has `preferred`. Throws Error(kResourceExhausted) when none exists.
@@ -58,13 +81,49 @@ class Device : public std::enable_shared_from_this<Device> {
   uint64_t allocatedBytes() const { return allocated_.load(); }
   std::atomic<uint64_t>& allocationCounter() { return allocated_; }
 
+  // Waits until the device has finished all work. Error(kDeviceLost) once it is lost.
   void waitIdle();
 
   // Records commands with `record` into a one-time command buffer, submits it to queue
   // `queueIndex` and waits for it (at most `timeoutNs`). For set-up work such as initialising
   // a new tensor's memory.
+  // If the wait fails (timeout, lost device) the work may still run: the command pool, the
+  // fence and `keepAlive` (what the commands use) are then kept until it has finished.
   void runOnce(const std::function<void(VkCommandBuffer)>& record, uint32_t queueIndex = 0,
-               uint64_t timeoutNs = 60'000'000'000ull);
+               uint64_t timeoutNs = 60'000'000'000ull,
+               std::vector<std::shared_ptr<void>> keepAlive = {});
+
+  // "device 0 (llvmpipe (LLVM 15.0.6, 256 bits))", for messages.
+  std::string describe() const;
+
+  // ---- lost devices ----
+
+  // Marks the device lost with `reason` (a sentence saying what happened to the device; the
+  // first reason given sticks). Thread-safe; ends the waits on the device within kWaitSliceNs.
+  void markLost(const std::string& reason);
+  bool isLost() const { return lost_.load(std::memory_order_acquire); }
+  // The reason given to markLost ("" while the device is not lost).
+  std::string lostReason() const;
+  // Throws Error(kDeviceLost) with the reason.
+  [[noreturn]] void failLost() const;
+  // vkCheck for a call on this device: VK_ERROR_DEVICE_LOST first marks the device lost.
+  void check(VkResult result, const char* what);
+
+  // ---- progress of submitted work ----
+
+  struct Stall {
+    bool pending = false;  // some submitted work has not finished
+    // The longest time one queue with pending work went without any submission on it
+    // finishing (counted from the oldest pending submission's start at the earliest).
+    std::chrono::nanoseconds stalled{0};
+    uint32_t queue = 0;  // that queue
+    std::string owner;   // the submitter of that queue's oldest pending submission
+  };
+  Stall stall(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
+  // True while work submitted to the device may still run (a non-blocking check of every
+  // tracked submission's fence). Also frees the set-up work of failed runOnce calls that has
+  // finished since.
+  bool busy();
 
  private:
   Device() = default;
@@ -74,6 +133,24 @@ class Device : public std::enable_shared_from_this<Device> {
     VkQueue queue = VK_NULL_HANDLE;
     std::unique_ptr<std::mutex> mutex;
   };
+  // A submission whose submitter has not yet seen it finish.
+  struct Submission {
+    uint32_t queue = 0;
+    VkFence fence = VK_NULL_HANDLE;
+    std::chrono::steady_clock::time_point submitted;
+    std::string owner;
+    bool finished = false;  // its fence was seen signalled (by stall or busy)
+  };
+  // The set-up work of a runOnce whose wait failed, kept until its fence signals.
+  struct Orphan {
+    UniqueCommandPool pool;
+    UniqueFence fence;
+    uint64_t ticket = 0;
+    std::vector<std::shared_ptr<void>> keepAlive;
+  };
+  // Whether `fence` may still be pending (VK_NOT_READY); a lost device's fences are not.
+  bool fencePending(VkFence fence) const;
+  void reapOrphans();  // requires trackMutex_
 
   std::shared_ptr<Instance> instance_;
   VkPhysicalDevice physical_ = VK_NULL_HANDLE;
@@ -85,6 +162,17 @@ class Device : public std::enable_shared_from_this<Device> {
   std::unique_ptr<PipelineCache> pipelines_;
   PFN_vkGetMemoryHostPointerPropertiesEXT getHostPointerProperties_ = nullptr;
   std::atomic<uint64_t> allocated_{0};
+
+  std::atomic<bool> lost_{false};
+  mutable std::mutex lostMutex_;
+  std::string lostReason_;
+
+  std::mutex trackMutex_;
+  uint64_t nextTicket_ = 1;
+  std::map<uint64_t, Submission> inFlight_;  // by ticket: in submission order
+  // Per queue: when a submission on it was last seen finishing (or the device opened).
+  std::vector<std::chrono::steady_clock::time_point> progressAt_;
+  std::vector<Orphan> orphans_;
 };
 
 }  // namespace kp::engine

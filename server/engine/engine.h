@@ -6,6 +6,7 @@
 #include "constants.h"
 #include "device.h"
 #include "error.h"
+#include "fault_injection.h"
 #include "glsl_compiler.h"
 #include "instance.h"
 #include "op_algo_dispatch.h"

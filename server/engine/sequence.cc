@@ -1,6 +1,9 @@
 #include "sequence.h"
 
+#include <spdlog/spdlog.h>
+
 #include <string>
+#include <utility>
 
 #include "device.h"
 #include "error.h"
@@ -35,7 +38,7 @@ void recordHostBarrier(VkCommandBuffer commandBuffer) {
 }  // namespace
 
 std::shared_ptr<Sequence> Sequence::create(std::shared_ptr<Device> device, uint32_t queueIndex,
-                                           uint32_t totalTimestamps) {
+                                           uint32_t totalTimestamps, std::string owner) {
   const uint32_t family = device->queueFamily(queueIndex);
   if (totalTimestamps > 0) {
     const auto& familyInfo = device->info().queueFamilies[family];
@@ -49,6 +52,7 @@ std::shared_ptr<Sequence> Sequence::create(std::shared_ptr<Device> device, uint3
   sequence->device_ = device;
   sequence->queueIndex_ = queueIndex;
   sequence->totalTimestamps_ = totalTimestamps;
+  sequence->owner_ = std::move(owner);
   VkDevice handle = device->handle();
 
   VkCommandPoolCreateInfo poolInfo{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
@@ -84,9 +88,16 @@ std::shared_ptr<Sequence> Sequence::create(std::shared_ptr<Device> device, uint3
 Sequence::~Sequence() {
   try {
     destroy();
-  } catch (...) {
-    // A lost device: nothing left to wait for.
+    return;
+  } catch (const std::exception& error) {
+    spdlog::error("a sequence is left allocated: {}", error.what());
   }
+  // Its work may still run on a lost device: leave everything it uses allocated rather than
+  // free memory the GPU may still read or write.
+  commandPool_.release();
+  fence_.release();
+  queryPool_.release();
+  new std::vector<std::shared_ptr<Op>>(std::move(ops_));  // NOLINT: deliberately leaked
 }
 
 void Sequence::requireIdle(const char* what) const {
@@ -175,7 +186,7 @@ void Sequence::evalAsync() {
   for (const auto& op : ops_) op->preEval();
   VkFence fence = fence_.get();
   vkCheck(vkResetFences(device_->handle(), 1, &fence), "vkResetFences");
-  device_->submit(queueIndex_, commandBuffer_, fence);
+  ticket_ = device_->submit(queueIndex_, commandBuffer_, fence, owner_);
   running_ = true;
 }
 
@@ -183,7 +194,7 @@ VkResult Sequence::waitForFence(std::unique_lock<std::mutex>& lock, uint64_t tim
   VkFence fence = fence_.get();
   ++awaiters_;
   lock.unlock();
-  VkResult result = vkWaitForFences(device_->handle(), 1, &fence, VK_TRUE, timeoutNs);
+  VkResult result = device_->waitForFence(fence, timeoutNs);
   lock.lock();
   if (--awaiters_ == 0) noAwaiters_.notify_all();
   return result;
@@ -194,9 +205,11 @@ bool Sequence::evalAwait(uint64_t timeoutNs) {
   if (!running_) return true;
   VkResult result = waitForFence(lock, timeoutNs);
   if (result == VK_TIMEOUT) return false;
+  if (result == VK_ERROR_DEVICE_LOST) device_->failLost();
   vkCheck(result, "vkWaitForFences");
   if (!running_) return true;  // another thread completed this evaluation
   running_ = false;
+  device_->completed(std::exchange(ticket_, 0));
   timestampsValid_ = true;
   for (const auto& op : ops_) op->postEval();
   return true;
@@ -237,11 +250,20 @@ void Sequence::destroy(uint64_t timeoutNs) {
       noAwaiters_.wait(lock, [this] { return awaiters_ == 0; });
       continue;
     }
-    if (waitForFence(lock, timeoutNs) == VK_TIMEOUT) {
+    const VkResult result = waitForFence(lock, timeoutNs);
+    if (result == VK_TIMEOUT) {
       fail(ErrorCode::kDeadlineExceeded,
            "cannot destroy the sequence: its evaluation is still running");
     }
+    if (!running_) continue;  // another thread completed it meanwhile
+    if (result == VK_ERROR_DEVICE_LOST &&
+        vkGetFenceStatus(device_->handle(), fence_.get()) == VK_NOT_READY) {
+      fail(ErrorCode::kDeviceLost,
+           "cannot destroy the sequence: its evaluation may still run on " + device_->describe() +
+               ", which is out of service (" + device_->lostReason() + ")");
+    }
     running_ = false;
+    device_->completed(std::exchange(ticket_, 0));
   }
   if (!commandPool_) return;
   ops_.clear();
@@ -265,10 +287,10 @@ std::vector<uint64_t> Sequence::getTimestamps() const {
   const auto count = static_cast<uint32_t>(
       std::min<size_t>(totalTimestamps_, ops_.size() + 1));
   std::vector<uint64_t> values(count);
-  vkCheck(vkGetQueryPoolResults(device_->handle(), queryPool_.get(), 0, count,
-                                count * sizeof(uint64_t), values.data(), sizeof(uint64_t),
-                                VK_QUERY_RESULT_64_BIT),
-          "vkGetQueryPoolResults");
+  device_->check(vkGetQueryPoolResults(device_->handle(), queryPool_.get(), 0, count,
+                                       count * sizeof(uint64_t), values.data(), sizeof(uint64_t),
+                                       VK_QUERY_RESULT_64_BIT),
+                 "vkGetQueryPoolResults");
   return values;
 }
 

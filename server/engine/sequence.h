@@ -14,6 +14,7 @@
 #include <memory>
 #include <condition_variable>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "op.h"
@@ -27,8 +28,13 @@ class Sequence {
  public:
   // `totalTimestamps` > 0 records up to that many timestamps per evaluation: one before the
   // first op and one after each op (FailedPrecondition if the queue cannot write timestamps).
+  // `owner` names the sequence's evaluations in Device::stall() (the service passes the id of
+  // the session).
   static std::shared_ptr<Sequence> create(std::shared_ptr<Device> device, uint32_t queueIndex = 0,
-                                          uint32_t totalTimestamps = 0);
+                                          uint32_t totalTimestamps = 0, std::string owner = {});
+  // Waits for a running evaluation first. If that fails because the device was lost while the
+  // work may still run, the sequence's Vulkan objects and ops are left allocated on purpose
+  // (logged): the GPU must never use freed memory.
   ~Sequence();
 
   Sequence(const Sequence&) = delete;
@@ -50,7 +56,8 @@ class Sequence {
   void evalAsync();
   // Waits up to `timeoutNs` for the running evaluation. Returns true once it has completed (and
   // ran the ops' postEval), false on timeout: the sequence then stays running and awaitable.
-  // Returns true at once if nothing is running.
+  // Returns true at once if nothing is running. DeviceLost if the device is lost (the sequence
+  // then stays running: its work may still execute).
   bool evalAwait(uint64_t timeoutNs = UINT64_MAX);
 
   // True from evalAsync until a successful evalAwait.
@@ -61,7 +68,8 @@ class Sequence {
   bool isRecording() const;
   bool isInit() const;
   // Waits (up to `timeoutNs`) for a running evaluation, then frees everything. Idempotent.
-  // DeadlineExceeded if the evaluation did not finish in time (the sequence stays intact).
+  // DeadlineExceeded if the evaluation did not finish in time, DeviceLost if the device was
+  // lost while its work may still run (the sequence stays intact either way).
   void destroy(uint64_t timeoutNs = UINT64_MAX);
 
   // Timestamps (device ticks) of the last completed evaluation: min(total, ops + 1) values.
@@ -74,6 +82,7 @@ class Sequence {
   uint32_t totalTimestamps() const { return totalTimestamps_; }
   std::vector<std::shared_ptr<Op>> ops() const;
   const std::shared_ptr<Device>& device() const { return device_; }
+  const std::string& owner() const { return owner_; }
 
  private:
   Sequence() = default;
@@ -86,12 +95,14 @@ class Sequence {
   std::shared_ptr<Device> device_;
   uint32_t queueIndex_ = 0;
   uint32_t totalTimestamps_ = 0;
+  std::string owner_;
 
   mutable std::mutex mutex_;
   std::vector<std::shared_ptr<Op>> ops_;
   bool recording_ = false;        // record() calls append until the next evaluation
   bool commandBufferStale_ = true;  // ops_ differ from what the command buffer holds
   bool running_ = false;
+  uint64_t ticket_ = 0;  // the device's ticket of the running evaluation (Device::submit)
   bool timestampsValid_ = false;  // the last completed evaluation ran the current ops
   int awaiters_ = 0;  // threads inside vkWaitForFences on fence_
   std::condition_variable noAwaiters_;

@@ -15,6 +15,9 @@ constexpr VkBufferUsageFlags kPrimaryUsage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT 
 constexpr VkBufferUsageFlags kStagingUsage =
     VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
 
+// How long a new tensor's first upload may take (it waits behind the queue's other work).
+constexpr uint64_t kSetUpTimeoutNs = 60'000'000'000ull;
+
 void recordCopy(VkCommandBuffer commandBuffer, VkBuffer from, VkBuffer to, VkDeviceSize size) {
   VkBufferCopy region{0, 0, size};
   vkCmdCopyBuffer(commandBuffer, from, to, 1, &region);
@@ -83,9 +86,12 @@ std::shared_ptr<Tensor> Tensor::create(std::shared_ptr<Device> device, DataType 
       tensor->staging_ = hostBuffer(kStagingUsage, VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
       fillHostCopy(tensor->staging_.mapped());
       if (tensor->external_.pointer && !tensor->imported_) fillHostCopy(tensor->external_.pointer);
-      device->runOnce([&](VkCommandBuffer commandBuffer) {
-        recordCopy(commandBuffer, tensor->staging_.handle(), tensor->primary_.handle(), bytes);
-      });
+      // If the copy does not finish (a lost device), the tensor stays alive until it does.
+      device->runOnce(
+          [&](VkCommandBuffer commandBuffer) {
+            recordCopy(commandBuffer, tensor->staging_.handle(), tensor->primary_.handle(), bytes);
+          },
+          0, kSetUpTimeoutNs, {tensor});
       break;
     }
     case TensorType::kHost: {
@@ -97,15 +103,20 @@ std::shared_ptr<Tensor> Tensor::create(std::shared_ptr<Device> device, DataType 
     case TensorType::kStorage: {
       tensor->primary_ = Buffer(*device, bytes, kPrimaryUsage, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
       if (data) {
-        Buffer upload(*device, bytes, kStagingUsage, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT);
-        std::memcpy(upload.mapped(), data, bytes);
-        device->runOnce([&](VkCommandBuffer commandBuffer) {
-          recordCopy(commandBuffer, upload.handle(), tensor->primary_.handle(), bytes);
-        });
+        auto upload = std::make_shared<Buffer>(*device, bytes, kStagingUsage,
+                                               VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT);
+        std::memcpy(upload->mapped(), data, bytes);
+        device->runOnce(
+            [&](VkCommandBuffer commandBuffer) {
+              recordCopy(commandBuffer, upload->handle(), tensor->primary_.handle(), bytes);
+            },
+            0, kSetUpTimeoutNs, {tensor, upload});
       } else {
-        device->runOnce([&](VkCommandBuffer commandBuffer) {
-          vkCmdFillBuffer(commandBuffer, tensor->primary_.handle(), 0, VK_WHOLE_SIZE, 0);
-        });
+        device->runOnce(
+            [&](VkCommandBuffer commandBuffer) {
+              vkCmdFillBuffer(commandBuffer, tensor->primary_.handle(), 0, VK_WHOLE_SIZE, 0);
+            },
+            0, kSetUpTimeoutNs, {tensor});
       }
       break;
     }

@@ -36,6 +36,10 @@ class DeviceObject {
     handle_ = VK_NULL_HANDLE;
   }
 
+  // Gives up ownership without destroying the handle (for objects the GPU may still use when
+  // their owner goes: they are left allocated on purpose).
+  T release() { return std::exchange(handle_, T(VK_NULL_HANDLE)); }
+
  private:
   VkDevice device_ = VK_NULL_HANDLE;
   T handle_ = VK_NULL_HANDLE;

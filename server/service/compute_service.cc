@@ -228,6 +228,8 @@ grpc::Status ComputeService::GetStatus(grpc::ServerContext* context, const v1::G
       memory->set_device(device);
       memory->set_allocated_bytes(bytes);
     }
+    response->set_device_resets(pool_.resets());
+    response->set_retired_devices(pool_.retiredCount());
   });
 }
 

@@ -77,7 +77,10 @@ class ComputeService final
     grpc::Status admitted = authenticate(*context);
     if (!admitted.ok()) return admitted;
     if (gate_.draining()) return shuttingDown();
-    return guarded(rpc, std::forward<F>(body));
+    std::string kind;
+    grpc::Status status = guarded(rpc, std::forward<F>(body), &kind);
+    if (!kind.empty()) context->AddTrailingMetadata(kErrorKindKey, kind);
+    return status;
   }
 
   DevicePool& pool_;

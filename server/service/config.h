@@ -20,6 +20,14 @@ struct ServiceConfig {
   uint32_t maxSessions = 256;
   // When a session ends, how long to wait for its running evaluations before freeing it.
   uint64_t closeWaitMs = 10'000;
+  // Runaway work: a device on which a queue with pending work makes no progress (no submitted
+  // evaluation finishes) for this long is considered wedged and is reset: it is retired, every
+  // session on it ends, and the next session gets the device opened afresh. 0: never.
+  // kpd's default is evalTimeoutMs + kRunawayGraceMs.
+  uint64_t runawayMs = 60'000 + 5'000;
+  // Retired devices whose work is still running (their memory cannot be freed) that a device
+  // may leave behind; beyond this, the device is not opened again until kpd restarts.
+  uint32_t maxWedgedDevices = 4;
   // Size of each arena of a session's shared memory (a larger tensor gets its own arena).
   uint64_t sharedArenaBytes = 64ull << 20;
   // The local data socket offered to sessions opened over a Unix socket (empty: none).
@@ -40,6 +48,10 @@ struct ServiceConfig {
   // Largest CreateSequenceRequest.total_timestamps (each timestamp is a query-pool slot).
   uint32_t maxTimestamps = 65'536;
 };
+
+// The default --runaway-ms is the eval timeout plus this: an evaluation whose Eval gave up with
+// DEADLINE_EXCEEDED may still finish (and be awaited) for this long before its device is reset.
+constexpr uint64_t kRunawayGraceMs = 5'000;
 
 // Share of the largest device-local heap a session may fill when sessionMemoryBytes is 0:
 // most of the GPU for one user, while the remaining quarter stays for other sessions and the

@@ -165,6 +165,7 @@ void LocalChannel::serve(int fd, uid_t uid, pid_t pid) {
     response.Clear();
     int passFd = -1;
     CallGate::Pass pass = gate_.enterCall();
+    std::string kind;
     grpc::Status status = guarded("local", [&] {
       if (!pass) {
         engine::fail(engine::ErrorCode::kUnavailable, "kpd is shutting down: it takes no new calls");
@@ -204,11 +205,12 @@ void LocalChannel::serve(int fd, uid_t uid, pid_t pid) {
         default:
           engine::fail(engine::ErrorCode::kInvalidArgument, "the frame has no request set");
       }
-    });
+    }, &kind);
     if (!status.ok()) {
       response.Clear();
       response.set_code(status.error_code());
       response.set_message(status.error_message());
+      response.set_error_kind(kind);
       passFd = -1;
     }
     response.SerializeToString(&out);

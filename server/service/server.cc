@@ -55,8 +55,10 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
     }
   }
 
-  server->pool_ = std::make_unique<DevicePool>(instance);
+  server->pool_ = std::make_unique<DevicePool>(instance, server->options_.service);
   server->registry_ = std::make_unique<SessionRegistry>(*server->pool_, server->options_.service);
+  server->watchdog_ = std::make_unique<DeviceWatchdog>(*server->pool_, *server->registry_,
+                                                       server->options_.service);
   server->service_ = std::make_unique<ComputeService>(
       *server->pool_, *server->registry_, server->gate_, server->peers_, std::move(token));
 
@@ -148,6 +150,7 @@ void Server::shutdown(std::chrono::milliseconds drain) {
   // 1. Take no more calls: new ones are refused, local clients cannot even connect.
   gate_.startDraining();
   if (!server_) {  // start() failed half-way
+    if (watchdog_) watchdog_->stop();
     for (auto& listener : unixListeners_) listener->stop();
     if (local_) local_->stop();
     if (registry_) registry_->closeAll("the daemon is shutting down");
@@ -169,10 +172,23 @@ void Server::shutdown(std::chrono::milliseconds drain) {
     gate_.waitForCalls(Clock::now() + std::chrono::milliseconds(500));
   }
 
-  // 3. End every session; their streams send `closed` to the clients. Give the streams a
-  //    moment to deliver it even when the drain time is spent.
+  // 3. End every session; their streams send `closed` to the clients. Their GPU work gets
+  //    what is left of the drain time (at least kMinGpuWait) to finish; devices whose work is
+  //    still running then (a runaway shader) are retired, ending the waits on them, and their
+  //    memory is left allocated. Give the streams a moment to deliver `closed` even when the
+  //    drain time is spent.
   if (local_) local_->stop();
-  registry_->closeAll("the daemon is shutting down");
+  watchdog_->stop();
+  registry_->closeAll("the daemon is shutting down", std::max(deadline, Clock::now() + kMinGpuWait));
+  if (auto busy = pool_->busyDevices(); !busy.empty()) {
+    for (const auto& device : busy) {
+      spdlog::warn("{} still runs work: leaving it running, with the memory it uses",
+                   device->describe());
+    }
+    pool_->retire(busy, "its work was still running when kpd shut down");  // no session left
+  }
+  registry_->endSessionsOnRetiredDevices();
+  pool_->releaseIdle();
   const auto streamsDeadline = std::max(
       deadline,
       Clock::now() + std::min<std::chrono::milliseconds>(drain, std::chrono::milliseconds(1000)));
@@ -194,6 +210,12 @@ void Server::shutdown(std::chrono::milliseconds drain) {
 
 void Server::wait() {
   server_->Wait();
+}
+
+bool Server::workLeftRunning() const {
+  if (!pool_) return false;
+  pool_->releaseIdle();
+  return pool_->retiredCount() > 0;
 }
 
 }  // namespace kp::service

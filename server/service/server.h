@@ -13,6 +13,7 @@
 #include "compute_service.h"
 #include "config.h"
 #include "device_pool.h"
+#include "device_watchdog.h"
 #include "instance.h"
 #include "local_channel.h"
 #include "peer_credentials.h"
@@ -56,8 +57,18 @@ class Server {
   // Stops taking calls (new ones get UNAVAILABLE "kpd is shutting down"; the Unix sockets
   // are closed and removed), lets the calls in flight finish (a running Eval returns its
   // result) for up to `drain`, then ends every session (each session stream sends its
-  // `closed` event) and stops gRPC, dropping the connections at once.
+  // `closed` event; their GPU work is waited for until `drain` is spent, at least
+  // kMinGpuWait) and stops gRPC, dropping the connections at once. Devices whose work is still
+  // running then are retired: their memory stays allocated (see workLeftRunning).
   void shutdown(std::chrono::milliseconds drain);
+  // After shutdown: true when work submitted to a device is still running (a runaway shader),
+  // so its memory could not be freed. The process should then exit without running
+  // destructors (std::_Exit): a driver's threads still executing it must not see the
+  // driver's state torn down under them.
+  bool workLeftRunning() const;
+
+  // At shutdown, the least time given to the sessions' GPU work to finish.
+  static constexpr std::chrono::milliseconds kMinGpuWait{1000};
   // Blocks until the server has shut down.
   void wait();
 
@@ -69,6 +80,7 @@ class Server {
   PeerCredentials peers_;
   std::unique_ptr<DevicePool> pool_;
   std::unique_ptr<SessionRegistry> registry_;
+  std::unique_ptr<DeviceWatchdog> watchdog_;
   std::unique_ptr<ComputeService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<LocalChannel> local_;

@@ -38,10 +38,12 @@ std::string describeBytes(uint64_t bytes) {
 
 }  // namespace
 
-Session::Session(std::string id, uint32_t deviceIndex, std::shared_ptr<engine::Device> device,
-                 DevicePool& pool, const ServiceConfig& config, uint32_t leaseSeconds,
-                 std::string client)
+Session::Session(std::string id, uint64_t number, const std::string& name, uint32_t deviceIndex,
+                 std::shared_ptr<engine::Device> device, DevicePool& pool,
+                 const ServiceConfig& config, uint32_t leaseSeconds, std::string client)
     : id_(std::move(id)),
+      number_(number),
+      label_("session #" + std::to_string(number) + (name.empty() ? "" : " (" + name + ")")),
       deviceIndex_(deviceIndex),
       device_(std::move(device)),
       pool_(pool),
@@ -52,7 +54,14 @@ Session::Session(std::string id, uint32_t deviceIndex, std::shared_ptr<engine::D
       random_(std::random_device{}()),
       lastActive_(Clock::now().time_since_epoch().count()) {}
 
-Session::~Session() { close("session released"); }
+Session::~Session() {
+  if (close("session released")) return;
+  // Its GPU work did not finish (only at shutdown does a session go with work running): keep
+  // what that work uses allocated, with the device, rather than free memory in use.
+  std::vector<std::shared_ptr<void>> keep;
+  abandon("session released", &keep);
+  pool_.bury(device_, std::move(keep));
+}
 
 void Session::touch() { lastActive_.store(Clock::now().time_since_epoch().count()); }
 
@@ -71,7 +80,8 @@ size_t Session::objectCount() const {
 }
 
 void Session::requireOpen() const {
-  require(!closed_, ErrorCode::kNotFound, "session " + id_ + " has ended");
+  require(!closed_, ErrorCode::kNotFound,
+          "session " + id_ + " does not exist any more (the session ended: " + endReason_ + ")");
 }
 
 size_t Session::objectsHeld() const {
@@ -391,8 +401,8 @@ uint64_t Session::createSequence(const v1::CreateSequenceRequest& request) {
   }
   auto entry = std::make_shared<SequenceEntry>();
   try {
-    entry->sequence =
-        engine::Sequence::create(device_, request.queue_index(), request.total_timestamps());
+    entry->sequence = engine::Sequence::create(device_, request.queue_index(),
+                                               request.total_timestamps(), id_);
   } catch (...) {
     std::lock_guard<std::mutex> lock(mutex_);
     --pendingObjects_;
@@ -414,10 +424,14 @@ void Session::destroySequence(uint64_t handle) {
   try {
     entry->sequence->destroy(config_.closeWaitMs * 1'000'000);
   } catch (const engine::Error& error) {
-    if (error.code() != ErrorCode::kDeadlineExceeded) throw;
-    // Still running: it is freed once the GPU finishes (see reapAnonymous).
+    if (error.code() != ErrorCode::kDeadlineExceeded && error.code() != ErrorCode::kDeviceLost) {
+      throw;
+    }
+    // Still running: it is freed once the GPU finishes (see reapAnonymous), or with the
+    // session's other objects once its lost device has no work left (abandon).
     std::lock_guard<std::mutex> lock(mutex_);
     anonymous_.push_back(entry);
+    if (error.code() == ErrorCode::kDeviceLost) throw;
   }
 }
 
@@ -485,7 +499,7 @@ std::shared_ptr<Session::SequenceEntry> Session::submit(const v1::EvalRequest& r
     BuiltOps built = buildOps(request.ops(), tensors_, algorithms_);
     requireReplyFits(built.downloads, 0, request.inline_download_limit(), "the evaluation");
     auto entry = std::make_shared<SequenceEntry>();
-    entry->sequence = engine::Sequence::create(device_, 0, 0);
+    entry->sequence = engine::Sequence::create(device_, 0, 0, id_);
     for (auto& op : built.ops) entry->sequence->record(std::move(op));
     entry->downloads = std::move(built.downloads);
     applyUploads(request);
@@ -644,19 +658,27 @@ void Session::evalAwait(const v1::EvalAwaitRequest& request, v1::EvalResponse* r
 // ---- lifetime ----
 
 bool Session::close(const std::string& reason) {
+  return close(reason, Clock::now() + std::chrono::milliseconds(config_.closeWaitMs));
+}
+
+bool Session::close(const std::string& reason, Clock::time_point deadline) {
   std::function<void(const std::string&)> listener;
   bool drained = true;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (!closed_) spdlog::info("session {} ({}) ends: {}", id_, client_, reason);
+    if (!closed_) {
+      spdlog::info("session {} (#{}, {}) ends: {}", id_, number_, client_, reason);
+      endReason_ = reason;
+    }
     closed_ = true;
     if (shared_) shared_->retire();  // the client may still read its host copies
-    const uint64_t waitNs = config_.closeWaitMs * 1'000'000;
     std::vector<std::shared_ptr<SequenceEntry>> pending;
     for (const auto& [handle, entry] : sequences_.all()) pending.push_back(entry);
     for (const auto& entry : anonymous_) pending.push_back(entry);
     std::vector<std::shared_ptr<SequenceEntry>> stuck;
     for (const auto& entry : pending) {
+      const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now());
+      const uint64_t waitNs = left.count() > 0 ? static_cast<uint64_t>(left.count()) : 0;
       try {
         entry->sequence->destroy(waitNs);
       } catch (const engine::Error& error) {
@@ -683,6 +705,34 @@ bool Session::close(const std::string& reason) {
   }
   if (listener) listener(reason);
   return drained;
+}
+
+void Session::abandon(const std::string& reason, std::vector<std::shared_ptr<void>>* keep) {
+  std::function<void(const std::string&)> listener;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!closed_) {
+      spdlog::warn("session {} (#{}, {}) ends: {}", id_, number_, client_, reason);
+      endReason_ = reason;
+    }
+    closed_ = true;
+    if (shared_) shared_->retire();
+    // Nothing is destroyed here: the GPU may still use any of it.
+    for (const auto& [handle, entry] : sequences_.all()) keep->push_back(entry);
+    for (const auto& entry : anonymous_) keep->push_back(entry);
+    for (const auto& [handle, algorithm] : algorithms_.all()) keep->push_back(algorithm);
+    for (const auto& [handle, tensor] : tensors_.all()) keep->push_back(tensor);
+    sequences_.clear();
+    anonymous_.clear();
+    algorithms_.clear();
+    tensors_.clear();
+    tensorBytes_ = 0;
+    if (!listenerCalled_) {
+      listenerCalled_ = true;
+      listener = std::move(listener_);
+    }
+  }
+  if (listener) listener(reason);
 }
 
 }  // namespace kp::service

@@ -35,9 +35,12 @@ class Session {
  public:
   using Clock = std::chrono::steady_clock;
 
-  Session(std::string id, uint32_t deviceIndex, std::shared_ptr<engine::Device> device,
-          DevicePool& pool, const ServiceConfig& config, uint32_t leaseSeconds,
-          std::string client);
+  // `number` (a serial number) and `name` (the client's name, printable) make the session's
+  // label, which names it in messages other sessions may see: unlike `id`, it is no secret.
+  // `client` describes the client and its peer, for the log.
+  Session(std::string id, uint64_t number, const std::string& name, uint32_t deviceIndex,
+          std::shared_ptr<engine::Device> device, DevicePool& pool, const ServiceConfig& config,
+          uint32_t leaseSeconds, std::string client);
   ~Session();
 
   Session(const Session&) = delete;
@@ -45,7 +48,11 @@ class Session {
 
   const std::string& id() const { return id_; }
   const std::string& client() const { return client_; }
+  // "session #3 (python kp 0.1.0 pid 42)", or "session #3" for a client without a name.
+  const std::string& label() const { return label_; }
+  uint64_t number() const { return number_; }
   uint32_t deviceIndex() const { return deviceIndex_; }
+  const std::shared_ptr<engine::Device>& device() const { return device_; }
   uint32_t leaseSeconds() const { return leaseSeconds_; }
 
   // The bodies of the session's RPCs. They throw engine::Error; the service maps it.
@@ -90,6 +97,13 @@ class Session {
   // objects it uses stay alive, and calling close() again retries. Idempotent once it
   // returned true. Calls the close listener once, the first time.
   bool close(const std::string& reason);
+  // As close(), waiting for running evaluations until `deadline` at most.
+  bool close(const std::string& reason, Clock::time_point deadline);
+  // Ends the session at once, without waiting for its GPU work: for a session whose device was
+  // retired (lost, or wedged by runaway work), whose work may never finish. Its objects are
+  // not freed but appended to `keep` (the device pool frees them once the device's work has
+  // finished). Calls the close listener the first time the session ends.
+  void abandon(const std::string& reason, std::vector<std::shared_ptr<void>>* keep);
   // Called (outside any lock) with the reason when the session ends.
   void setCloseListener(std::function<void(const std::string&)> listener);
 
@@ -122,6 +136,8 @@ class Session {
   void reapAnonymous();                                                   // requires mutex_
 
   const std::string id_;
+  const uint64_t number_;
+  const std::string label_;
   const uint32_t deviceIndex_;
   const std::shared_ptr<engine::Device> device_;
   DevicePool& pool_;
@@ -133,6 +149,7 @@ class Session {
   mutable std::mutex mutex_;
   std::mt19937_64 random_;
   bool closed_ = false;
+  std::string endReason_;  // why the session ended, once closed_
   bool listenerCalled_ = false;
   std::function<void(const std::string&)> listener_;
   std::atomic<Clock::rep> lastActive_;

@@ -27,12 +27,16 @@ grpc::StatusCode statusCodeOf(ErrorCode code) {
   return grpc::StatusCode::UNKNOWN;
 }
 
-grpc::Status currentExceptionStatus(const char* rpc) {
+grpc::Status currentExceptionStatus(const char* rpc, std::string* kind) {
+  if (kind) kind->clear();
   try {
     throw;
   } catch (const engine::Error& error) {
-    if (error.code() == ErrorCode::kInternal || error.code() == ErrorCode::kDeviceLost) {
+    if (kind && error.code() == ErrorCode::kDeviceLost) *kind = kDeviceLostKind;
+    if (error.code() == ErrorCode::kInternal) {
       spdlog::error("{}: {}", rpc, error.what());
+    } else if (error.code() == ErrorCode::kDeviceLost) {
+      spdlog::warn("{}: {}", rpc, error.what());
     } else {
       spdlog::debug("{}: {}", rpc, error.what());
     }

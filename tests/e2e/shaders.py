@@ -41,3 +41,18 @@ LOGISTIC_REGRESSION_M = LOGISTIC_REGRESSION.replace(
     "layout(set = 0, binding = 8) writeonly buffer LOut { float l_out[]; };\n"
     "layout(set = 0, binding = 9) readonly buffer M { float m_in[]; };",
 ).replace("void main() {\n    uint i", "void main() {\n    float m = m_in[0];\n    uint i")
+
+# A shader that practically never finishes: lavapipe stops every loop after 65535 iterations,
+# so the length comes from the invocations: 65535 x 65535 workgroups of 64, each looping 65535
+# times, is years of work. (On a GPU the loop alone would never end.)
+ENDLESS = """
+#version 450
+layout(local_size_x = 64) in;
+layout(set = 0, binding = 0) buffer A { uint a[]; };
+void main() {
+    uint x = gl_GlobalInvocationID.x;
+    for (uint i = 0; i < 65535u; ++i) { x = x * 1664525u + 1013904223u + (x >> 13); }
+    atomicAdd(a[0], x & 1u);
+}
+"""
+ENDLESS_WORKGROUPS = (65535, 65535, 1)

@@ -65,7 +65,7 @@ RequestHarness::RequestHarness() : config_(harnessConfig()) {
   options.validation = validation != nullptr && std::strcmp(validation, "1") == 0;
   instance_ = engine::Instance::create(options);
   if (instance_->deviceCount() == 0) finding("no Vulkan device to fuzz on");
-  pool_ = std::make_unique<service::DevicePool>(instance_);
+  pool_ = std::make_unique<service::DevicePool>(instance_, config_);
   registry_ = std::make_unique<service::SessionRegistry>(*pool_, config_);
   device_ = pool_->open(0, {});
   baselineDeviceRefs_ = device_.use_count();
