@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any, List, Optional
+from typing import Any, Iterator, List, Optional
 
 import grpc
 
@@ -172,6 +172,14 @@ class Connection:
             return self._call_local(method, request)
         try:
             return getattr(self.stub, method)(request, metadata=self._metadata, **kwargs)
+        except grpc.RpcError as error:
+            raise self._session_error(self._error(error)) from None
+
+    def call_stream(self, method: str, request: Any) -> Iterator[Any]:
+        """Calls a server-streaming RPC of kp.v1.Compute and yields its messages. A failure,
+        at the start or midway (the daemon went away), raises the kp exception, like call()."""
+        try:
+            yield from self.call(method, request)
         except grpc.RpcError as error:
             raise self._session_error(self._error(error)) from None
 

@@ -93,7 +93,7 @@ def read_stream(conn: "Connection", handle: int, tensor: Tensor) -> None:
     request = compute_pb2.ReadTensorStreamRequest(
         session=conn.session, tensor=handle, chunk_bytes=chunk_bytes(conn)
     )
-    for chunk in conn.call("ReadTensorStream", request):
+    for chunk in conn.call_stream("ReadTensorStream", request):
         tensor._store_chunk(chunk.offset, chunk.data)
 
 

@@ -97,3 +97,27 @@ def test_large_storage_tensor_gets_its_initial_data(daemon, shared):
         mgr.sequence().record(kp.OpTensorCopy([storage, out])).record(
             kp.OpTensorSyncLocal([out])).eval()
         np.testing.assert_array_equal(out.data(), values)
+
+
+def test_stream_errors_are_kp_errors():
+    # A stream that fails, at once or midway (the daemon went away after the first chunk),
+    # raises kp's exceptions, never gRPC's.
+    d = Daemon(tcp=["127.0.0.1:0"])
+    try:
+        mgr = kp.Manager(address=d.tcp_addresses[0])
+        tensor = mgr.tensor(np.arange(16 * 1024 * 1024, dtype=np.float32))  # 64 MiB
+        with pytest.raises(kp.NotFoundError, match="tensor 12345 does not exist"):
+            _evaluation.read_stream(mgr._conn, 12345, tensor)
+
+        request = kp.v1.compute_pb2.ReadTensorStreamRequest(
+            session=mgr._conn.session, tensor=tensor._handle, chunk_bytes=1 << 20)
+        chunks = mgr._conn.call_stream("ReadTensorStream", request)
+        first = next(chunks)
+        assert first.offset == 0 and len(first.data) == 1 << 20
+        d.process.kill()
+        d.process.wait()
+        with pytest.raises(kp.UnavailableError):
+            for _ in chunks:
+                pass
+    finally:
+        d.cleanup()
