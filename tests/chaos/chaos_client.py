@@ -13,8 +13,10 @@ stdout lines (flushed one by one, so that the parent can kill the client mid-cal
   wrong KIND SEED            a result differed from what was expected (exit code 3)
 Any other exception ends the client with exit code 2 and its traceback on stderr.
 """
+import faulthandler
 import hashlib
 import random
+import signal
 import sys
 import time
 
@@ -182,4 +184,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # test_chaos.py asks on a hang
     sys.exit(main())

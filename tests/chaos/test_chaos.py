@@ -95,9 +95,12 @@ class ChaosClient:
     def __init__(self, address: str, seed: int, rounds: int):
         self.seed = seed
         self.started = time.monotonic()
+        # stderr goes to a file: a pipe nobody reads while the client runs could fill up and
+        # block it.
+        self.errors = tempfile.TemporaryFile(mode="w+")
         self.process = subprocess.Popen(
             [sys.executable, CLIENT, address, str(seed), str(rounds)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+            stdout=subprocess.PIPE, stderr=self.errors, text=True, bufsize=1,
         )
         self.lines: List[str] = []
         self.phase = threading.Condition()
@@ -137,6 +140,10 @@ class ChaosClient:
     def running(self) -> bool:
         return self.process.poll() is None
 
+    def stderr(self) -> str:
+        self.errors.seek(0)
+        return self.errors.read()
+
 
 def test_chaos():
     if not os.path.exists(KPD):
@@ -168,7 +175,7 @@ def test_chaos():
                 warm = [ChaosClient(daemon.address, rng.randrange(1 << 30), 3)
                         for _ in range(CLIENTS)]
                 for client in warm:
-                    assert client.process.wait(timeout=60) == 0, client.process.stderr.read()
+                    assert client.process.wait(timeout=60) == 0, client.stderr()
                 figures["clients"] += len(warm)
                 clients.extend(warm)
                 assert wait_for(lambda: daemon.status().sessions == 0, 10)
@@ -240,7 +247,7 @@ def test_chaos():
         # Every result a client reported is right; no client failed in another way.
         for client in clients:
             client.reader.join(10)
-            stderr = client.process.stderr.read() if client.process.stderr else ""
+            stderr = client.stderr()
             if client.killed_in is None:
                 assert client.process.returncode == 0, (
                     f"client {client.seed} exited with {client.process.returncode}:\n"
@@ -299,6 +306,10 @@ def check_for_hangs(clients: List[ChaosClient], force: bool = False) -> None:
             continue
         age = time.monotonic() - client.started
         if force or age > CLIENT_LIFETIME_S + 15:
+            # The client dumps its threads' stacks on SIGUSR1 (faulthandler): say where it hung.
+            client.process.send_signal(signal.SIGUSR1)
+            time.sleep(1.0)
             client.process.kill()
+            client.process.wait()
             pytest.fail(f"client {client.seed} hung ({age:.0f} s); last lines: "
-                        f"{client.lines[-5:]}")
+                        f"{client.lines[-5:]}; stderr:\n{client.stderr()[-6000:]}")
