@@ -15,35 +15,36 @@ std::shared_ptr<Algorithm> Algorithm::create(std::shared_ptr<Device> device,
                                              Workgroup workgroup, Constants specConstants,
                                              Constants pushConstants) {
   const DeviceInfo& info = device->info();
-  require(!spirv.empty(), ErrorCode::kInvalidArgument, "spirv is empty");
-  require(tensors.size() <= info.maxPerStageDescriptorStorageBuffers,
-          ErrorCode::kInvalidArgument,
-          "tensors: " + std::to_string(tensors.size()) + " bound, the device allows " +
-              std::to_string(info.maxPerStageDescriptorStorageBuffers));
+  KP_REQUIRE(!spirv.empty(), ErrorCode::kInvalidArgument, "spirv is empty");
+  KP_REQUIRE(tensors.size() <= info.maxPerStageDescriptorStorageBuffers,
+             ErrorCode::kInvalidArgument,
+             "tensors: " + std::to_string(tensors.size()) + " bound, the device allows " +
+                 std::to_string(info.maxPerStageDescriptorStorageBuffers));
   for (size_t i = 0; i < tensors.size(); ++i) {
-    require(tensors[i] != nullptr, ErrorCode::kInvalidArgument,
-            "tensors[" + std::to_string(i) + "] is null");
-    require(tensors[i]->isInit(), ErrorCode::kFailedPrecondition,
-            "tensors[" + std::to_string(i) + "] was destroyed");
-    require(&tensors[i]->device() == device.get(), ErrorCode::kInvalidArgument,
-            "tensors[" + std::to_string(i) + "] belongs to another device");
-    require(tensors[i]->byteSize() <= info.maxStorageBufferRange, ErrorCode::kInvalidArgument,
-            "tensors[" + std::to_string(i) + "] has " + std::to_string(tensors[i]->byteSize()) +
-                " bytes; the device binds at most " + std::to_string(info.maxStorageBufferRange) +
-                " bytes per storage buffer (maxStorageBufferRange)");
+    KP_REQUIRE(tensors[i] != nullptr, ErrorCode::kInvalidArgument,
+               "tensors[" + std::to_string(i) + "] is null");
+    KP_REQUIRE(tensors[i]->isInit(), ErrorCode::kFailedPrecondition,
+               "tensors[" + std::to_string(i) + "] was destroyed");
+    KP_REQUIRE(&tensors[i]->device() == device.get(), ErrorCode::kInvalidArgument,
+               "tensors[" + std::to_string(i) + "] belongs to another device");
+    KP_REQUIRE(tensors[i]->byteSize() <= info.maxStorageBufferRange, ErrorCode::kInvalidArgument,
+               "tensors[" + std::to_string(i) + "] has " + std::to_string(tensors[i]->byteSize()) +
+                   " bytes; the device binds at most " +
+                   std::to_string(info.maxStorageBufferRange) +
+                   " bytes per storage buffer (maxStorageBufferRange)");
     for (size_t j = 0; j < i; ++j) {
-      require(tensors[j] != tensors[i], ErrorCode::kInvalidArgument,
-              "tensors[" + std::to_string(i) + "] is the same tensor as tensors[" +
-                  std::to_string(j) + "]: a tensor can be bound only once");
+      KP_REQUIRE(tensors[j] != tensors[i], ErrorCode::kInvalidArgument,
+                 "tensors[" + std::to_string(i) + "] is the same tensor as tensors[" +
+                     std::to_string(j) + "]: a tensor can be bound only once");
     }
   }
 
   if (workgroup.x == 0) {
-    require(!tensors.empty(), ErrorCode::kInvalidArgument,
-            "workgroup.x is 0 and there is no tensor to take the default size from");
-    require(tensors[0]->size() <= UINT32_MAX, ErrorCode::kInvalidArgument,
-            "workgroup.x defaults to the size of tensors[0] (" +
-                std::to_string(tensors[0]->size()) + "), which does not fit in 32 bits");
+    KP_REQUIRE(!tensors.empty(), ErrorCode::kInvalidArgument,
+               "workgroup.x is 0 and there is no tensor to take the default size from");
+    KP_REQUIRE(tensors[0]->size() <= UINT32_MAX, ErrorCode::kInvalidArgument,
+               "workgroup.x defaults to the size of tensors[0] (" +
+                   std::to_string(tensors[0]->size()) + "), which does not fit in 32 bits");
     workgroup.x = static_cast<uint32_t>(tensors[0]->size());
   }
   if (workgroup.y == 0) workgroup.y = 1;
@@ -51,23 +52,23 @@ std::shared_ptr<Algorithm> Algorithm::create(std::shared_ptr<Device> device,
   const uint32_t counts[3] = {workgroup.x, workgroup.y, workgroup.z};
   const char* axes[3] = {"x", "y", "z"};
   for (int i = 0; i < 3; ++i) {
-    require(counts[i] <= info.maxWorkGroupCount[i], ErrorCode::kInvalidArgument,
-            std::string("workgroup.") + axes[i] + " = " + std::to_string(counts[i]) +
-                " exceeds the device's maxComputeWorkGroupCount[" + std::to_string(i) +
-                "] = " + std::to_string(info.maxWorkGroupCount[i]));
+    KP_REQUIRE(counts[i] <= info.maxWorkGroupCount[i], ErrorCode::kInvalidArgument,
+               std::string("workgroup.") + axes[i] + " = " + std::to_string(counts[i]) +
+                   " exceeds the device's maxComputeWorkGroupCount[" + std::to_string(i) +
+                   "] = " + std::to_string(info.maxWorkGroupCount[i]));
   }
-  require(specConstants.bytes.size() % elementSize(specConstants.type) == 0,
-          ErrorCode::kInvalidArgument,
-          "spec_constants: " + std::to_string(specConstants.bytes.size()) +
-              " bytes is not a whole number of " + dataTypeName(specConstants.type) + " values");
-  require(pushConstants.bytes.size() % elementSize(pushConstants.type) == 0,
-          ErrorCode::kInvalidArgument,
-          "push_constants: " + std::to_string(pushConstants.bytes.size()) +
-              " bytes is not a whole number of " + dataTypeName(pushConstants.type) + " values");
-  require(pushConstants.bytes.size() <= info.maxPushConstantsSize, ErrorCode::kInvalidArgument,
-          "push_constants: " + std::to_string(pushConstants.bytes.size()) +
-              " bytes exceeds the device's maxPushConstantsSize of " +
-              std::to_string(info.maxPushConstantsSize) + " bytes");
+  KP_REQUIRE(specConstants.bytes.size() % elementSize(specConstants.type) == 0,
+             ErrorCode::kInvalidArgument,
+             "spec_constants: " + std::to_string(specConstants.bytes.size()) +
+                 " bytes is not a whole number of " + dataTypeName(specConstants.type) + " values");
+  KP_REQUIRE(pushConstants.bytes.size() % elementSize(pushConstants.type) == 0,
+             ErrorCode::kInvalidArgument,
+             "push_constants: " + std::to_string(pushConstants.bytes.size()) +
+                 " bytes is not a whole number of " + dataTypeName(pushConstants.type) + " values");
+  KP_REQUIRE(pushConstants.bytes.size() <= info.maxPushConstantsSize, ErrorCode::kInvalidArgument,
+             "push_constants: " + std::to_string(pushConstants.bytes.size()) +
+                 " bytes exceeds the device's maxPushConstantsSize of " +
+                 std::to_string(info.maxPushConstantsSize) + " bytes");
 
   // The module's descriptors, push-constant block, specialisation constants, local size and
   // shared memory must fit what is bound and the device's limits.
@@ -120,10 +121,10 @@ std::shared_ptr<Algorithm> Algorithm::create(std::shared_ptr<Device> device,
 }
 
 void Algorithm::checkPushConstants(const Constants& pushConstants) const {
-  require(pushConstants.bytes.size() == pushConstants_.bytes.size(), ErrorCode::kInvalidArgument,
-          "push_constants: " + std::to_string(pushConstants.bytes.size()) +
-              " bytes given, but the algorithm was created with " +
-              std::to_string(pushConstants_.bytes.size()) + " bytes of push constants");
+  KP_REQUIRE(pushConstants.bytes.size() == pushConstants_.bytes.size(), ErrorCode::kInvalidArgument,
+             "push_constants: " + std::to_string(pushConstants.bytes.size()) +
+                 " bytes given, but the algorithm was created with " +
+                 std::to_string(pushConstants_.bytes.size()) + " bytes of push constants");
 }
 
 void Algorithm::setPushConstants(Constants pushConstants) {
@@ -139,10 +140,10 @@ void Algorithm::destroy() {
 }
 
 void Algorithm::checkUsable() const {
-  require(isInit(), ErrorCode::kFailedPrecondition, "the algorithm was destroyed");
+  KP_REQUIRE(isInit(), ErrorCode::kFailedPrecondition, "the algorithm was destroyed");
   for (size_t i = 0; i < tensors_.size(); ++i) {
-    require(tensors_[i]->isInit(), ErrorCode::kFailedPrecondition,
-            "the algorithm's tensors[" + std::to_string(i) + "] was destroyed");
+    KP_REQUIRE(tensors_[i]->isInit(), ErrorCode::kFailedPrecondition,
+               "the algorithm's tensors[" + std::to_string(i) + "] was destroyed");
   }
 }
 

@@ -60,14 +60,14 @@ Buffer::Buffer(Device& device, VkDeviceSize size, VkBufferUsageFlags usage,
 Buffer Buffer::importHost(Device& device, void* pointer, VkDeviceSize size,
                           VkBufferUsageFlags usage) {
   const uint64_t alignment = device.info().importHostPointerAlignment;
-  require(alignment > 0, ErrorCode::kFailedPrecondition,
-          "the device cannot import host memory (no VK_EXT_external_memory_host)");
-  require(reinterpret_cast<uintptr_t>(pointer) % alignment == 0 && size % alignment == 0,
-          ErrorCode::kInvalidArgument,
-          "host memory to import must be aligned to " + std::to_string(alignment) + " bytes");
+  KP_REQUIRE(alignment > 0, ErrorCode::kFailedPrecondition,
+             "the device cannot import host memory (no VK_EXT_external_memory_host)");
+  KP_REQUIRE(reinterpret_cast<uintptr_t>(pointer) % alignment == 0 && size % alignment == 0,
+             ErrorCode::kInvalidArgument,
+             "host memory to import must be aligned to " + std::to_string(alignment) + " bytes");
   const uint32_t importable = device.hostPointerMemoryTypes(pointer);
-  require(importable != 0, ErrorCode::kFailedPrecondition,
-          "the device cannot import this host memory");
+  KP_REQUIRE(importable != 0, ErrorCode::kFailedPrecondition,
+             "the device cannot import this host memory");
 
   Buffer buffer;
   VkDevice handle = device.handle();
@@ -84,8 +84,8 @@ Buffer Buffer::importHost(Device& device, void* pointer, VkDeviceSize size,
 
   VkMemoryRequirements requirements{};
   vkGetBufferMemoryRequirements(handle, raw, &requirements);
-  require(requirements.size <= size, ErrorCode::kFailedPrecondition,
-          "the device needs more memory than the host region to import");
+  KP_REQUIRE(requirements.size <= size, ErrorCode::kFailedPrecondition,
+             "the device needs more memory than the host region to import");
   VkImportMemoryHostPointerInfoEXT import{VK_STRUCTURE_TYPE_IMPORT_MEMORY_HOST_POINTER_INFO_EXT};
   import.handleType = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT;
   import.pHostPointer = pointer;

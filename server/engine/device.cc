@@ -150,7 +150,7 @@ uint32_t Device::queueFamily(uint32_t queueIndex) const {
 }
 
 uint64_t Device::submit(uint32_t queueIndex, VkCommandBuffer commandBuffer, VkFence fence,
-                        const std::string& owner) {
+                        std::shared_ptr<const std::string> owner) {
   queueFamily(queueIndex);
   if (isLost()) failLost();
   Queue& queue = queues_[queueIndex];
@@ -164,7 +164,16 @@ uint64_t Device::submit(uint32_t queueIndex, VkCommandBuffer commandBuffer, VkFe
   check(result, "vkQueueSubmit");
   std::lock_guard<std::mutex> track(trackMutex_);
   const uint64_t ticket = nextTicket_++;
-  inFlight_.emplace(ticket, Submission{queueIndex, fence, Clock::now(), owner, false});
+  Submission submission{queueIndex, fence, Clock::now(), std::move(owner), false};
+  if (spareNodes_.empty()) {
+    inFlight_.emplace(ticket, std::move(submission));
+  } else {
+    auto node = std::move(spareNodes_.back());
+    spareNodes_.pop_back();
+    node.key() = ticket;
+    node.mapped() = std::move(submission);
+    inFlight_.insert(std::move(node));
+  }
   return ticket;
 }
 
@@ -174,7 +183,9 @@ void Device::completed(uint64_t ticket) {
   auto found = inFlight_.find(ticket);
   if (found == inFlight_.end()) return;
   if (!found->second.finished) progressAt_[found->second.queue] = Clock::now();
-  inFlight_.erase(found);
+  auto node = inFlight_.extract(found);
+  node.mapped().owner.reset();
+  spareNodes_.push_back(std::move(node));
 }
 
 VkResult Device::waitForFence(VkFence fence, uint64_t timeoutNs) {
@@ -232,7 +243,7 @@ Device::Stall Device::stall(Clock::time_point now) {
     if (stalled >= worst.stalled) {
       worst.stalled = stalled;
       worst.queue = submission.queue;
-      worst.owner = submission.owner;
+      worst.owner = submission.owner ? *submission.owner : std::string();
     }
   }
   return worst;
@@ -312,7 +323,8 @@ void Device::runOnce(const std::function<void(VkCommandBuffer)>& record, uint32_
   VkFence fence = VK_NULL_HANDLE;
   vkCheck(vkCreateFence(device_, &fenceInfo, nullptr, &fence), "vkCreateFence");
   UniqueFence ownedFence(device_, fence);
-  const uint64_t ticket = submit(queueIndex, commandBuffer, fence, "set-up work");
+  static const auto kSetUpWork = std::make_shared<const std::string>("set-up work");
+  const uint64_t ticket = submit(queueIndex, commandBuffer, fence, kSetUpWork);
   const VkResult result = waitForFence(fence, timeoutNs);
   if (result == VK_SUCCESS) {
     completed(ticket);

@@ -53,8 +53,9 @@ class Device : public std::enable_shared_from_this<Device> {
   // Submits one command buffer to queue `queueIndex`; submissions to one queue are serialised.
   // Returns the submission's ticket: pass it to completed() once `fence` was seen signalled.
   // `owner` names the submitter in stall(). Error(kDeviceLost) if the device is lost.
+  // Allocation-free once as many submissions were in flight at once before.
   uint64_t submit(uint32_t queueIndex, VkCommandBuffer commandBuffer, VkFence fence,
-                  const std::string& owner = {});
+                  std::shared_ptr<const std::string> owner = nullptr);
   // The submission of `ticket` has finished (its fence signalled): stop tracking it. Call it
   // before resetting or destroying the fence. 0 is ignored.
   void completed(uint64_t ticket);
@@ -138,7 +139,7 @@ class Device : public std::enable_shared_from_this<Device> {
     uint32_t queue = 0;
     VkFence fence = VK_NULL_HANDLE;
     std::chrono::steady_clock::time_point submitted;
-    std::string owner;
+    std::shared_ptr<const std::string> owner;
     bool finished = false;  // its fence was seen signalled (by stall or busy)
   };
   // The set-up work of a runOnce whose wait failed, kept until its fence signals.
@@ -170,6 +171,8 @@ class Device : public std::enable_shared_from_this<Device> {
   std::mutex trackMutex_;
   uint64_t nextTicket_ = 1;
   std::map<uint64_t, Submission> inFlight_;  // by ticket: in submission order
+  // Nodes of finished submissions, reused by the next ones (no allocation per submission).
+  std::vector<std::map<uint64_t, Submission>::node_type> spareNodes_;
   // Per queue: when a submission on it was last seen finishing (or the device opened).
   std::vector<std::chrono::steady_clock::time_point> progressAt_;
   std::vector<Orphan> orphans_;

@@ -33,8 +33,12 @@ class Error : public std::runtime_error {
   throw Error(code, message);
 }
 
-inline void require(bool condition, ErrorCode code, const std::string& message) {
-  if (!condition) throw Error(code, message);
-}
-
 }  // namespace kp::engine
+
+// Throws Error(code, message) unless `condition` holds. A macro, so that the message (often
+// built from strings and numbers) is only built when the check fails: checks run on every
+// evaluation, and an evaluation allocates nothing in the steady state.
+#define KP_REQUIRE(condition, code, message)                 \
+  do {                                                       \
+    if (!(condition)) ::kp::engine::fail((code), (message)); \
+  } while (false)

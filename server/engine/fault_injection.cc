@@ -80,9 +80,9 @@ void FaultInjection::configure(const std::string& spec) {
     for (size_t i = 0; i < kPointNames.size(); ++i) {
       if (point == kPointNames[i]) index = static_cast<int>(i);
     }
-    require(index >= 0, ErrorCode::kInvalidArgument,
-            "fault injection: unknown rule '" + item +
-                "' (expected device-lost, device-lost-wait or oom, then -after=N or -every=N)");
+    KP_REQUIRE(index >= 0, ErrorCode::kInvalidArgument,
+               "fault injection: unknown rule '" + item +
+                   "' (expected device-lost, device-lost-wait or oom, then -after=N or -every=N)");
     uint64_t n = 0;
     size_t used = 0;
     try {
@@ -90,10 +90,11 @@ void FaultInjection::configure(const std::string& spec) {
     } catch (const std::exception&) {
       used = 0;
     }
-    require(!value.empty() && used == value.size() && value[0] != '-', ErrorCode::kInvalidArgument,
-            "fault injection: '" + item + "' needs a count (N >= 0)");
-    require(mode != Rule::Mode::kEvery || n >= 1, ErrorCode::kInvalidArgument,
-            "fault injection: '" + item + "': -every needs N >= 1");
+    KP_REQUIRE(!value.empty() && used == value.size() && value[0] != '-',
+               ErrorCode::kInvalidArgument,
+               "fault injection: '" + item + "' needs a count (N >= 0)");
+    KP_REQUIRE(mode != Rule::Mode::kEvery || n >= 1, ErrorCode::kInvalidArgument,
+               "fault injection: '" + item + "': -every needs N >= 1");
     parsed[index] = {mode, n, item};
     any = true;
   }

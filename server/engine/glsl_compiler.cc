@@ -58,7 +58,7 @@ size_t GlslCompiler::cacheHits() const {
 
 std::vector<uint32_t> GlslCompiler::compileUncached(const std::string& source,
                                                     const std::string& name) {
-  require(!source.empty(), ErrorCode::kInvalidArgument, "GLSL source is empty");
+  KP_REQUIRE(!source.empty(), ErrorCode::kInvalidArgument, "GLSL source is empty");
   glslang::TShader shader(EShLangCompute);
   const char* text = source.c_str();
   const int length = static_cast<int>(source.size());
@@ -78,8 +78,8 @@ std::vector<uint32_t> GlslCompiler::compileUncached(const std::string& source,
     fail(ErrorCode::kInvalidArgument, "GLSL link failed:\n" + trimmed(program.getInfoLog()));
   }
   const glslang::TIntermediate* intermediate = program.getIntermediate(EShLangCompute);
-  require(intermediate != nullptr, ErrorCode::kInvalidArgument,
-          "GLSL source has no compute shader stage");
+  KP_REQUIRE(intermediate != nullptr, ErrorCode::kInvalidArgument,
+             "GLSL source has no compute shader stage");
   std::vector<uint32_t> spirv;
   glslang::SpvOptions options;
   options.disableOptimizer = false;

@@ -7,7 +7,8 @@ namespace kp::engine {
 OpAlgoDispatch::OpAlgoDispatch(std::shared_ptr<Algorithm> algorithm,
                                std::optional<Constants> pushConstants)
     : algorithm_(std::move(algorithm)), pushConstants_(std::move(pushConstants)) {
-  require(algorithm_ != nullptr, ErrorCode::kInvalidArgument, "OpAlgoDispatch: algorithm is null");
+  KP_REQUIRE(algorithm_ != nullptr, ErrorCode::kInvalidArgument,
+             "OpAlgoDispatch: algorithm is null");
   algorithm_->checkUsable();
   if (pushConstants_) algorithm_->checkPushConstants(*pushConstants_);
 }

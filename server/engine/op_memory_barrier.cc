@@ -45,32 +45,33 @@ OpMemoryBarrier::OpMemoryBarrier(std::vector<std::shared_ptr<Tensor>> tensors,
       srcStageMask_(srcStageMask),
       dstStageMask_(dstStageMask),
       barrierOnPrimary_(barrierOnPrimary) {
-  require(!tensors_.empty(), ErrorCode::kInvalidArgument, "OpMemoryBarrier: tensors is empty");
+  KP_REQUIRE(!tensors_.empty(), ErrorCode::kInvalidArgument, "OpMemoryBarrier: tensors is empty");
   checkTensors(name(), tensors_);
-  require(((srcAccessMask | dstAccessMask) & ~kKnownAccess) == 0,
-          ErrorCode::kInvalidArgument,
-          "OpMemoryBarrier: access masks may use only shader, transfer, host and memory bits");
-  require(srcStageMask != 0 && dstStageMask != 0 &&
-              ((srcStageMask | dstStageMask) & ~kKnownStages) == 0,
-          ErrorCode::kInvalidArgument,
-          "OpMemoryBarrier: stage masks must be non-zero and use only top-of-pipe, compute, "
-          "transfer, bottom-of-pipe, host and all-commands bits");
+  KP_REQUIRE(((srcAccessMask | dstAccessMask) & ~kKnownAccess) == 0, ErrorCode::kInvalidArgument,
+             "OpMemoryBarrier: access masks may use only shader, transfer, host and memory bits");
+  KP_REQUIRE(srcStageMask != 0 && dstStageMask != 0 &&
+                 ((srcStageMask | dstStageMask) & ~kKnownStages) == 0,
+             ErrorCode::kInvalidArgument,
+             "OpMemoryBarrier: stage masks must be non-zero and use only top-of-pipe, compute, "
+             "transfer, bottom-of-pipe, host and all-commands bits");
   const char* supportHint =
       " (shader access needs the compute stage, transfer access the transfer stage, host access "
       "the host stage; memory access goes with any stage)";
-  require((srcAccessMask & ~supportedAccess(srcStageMask)) == 0, ErrorCode::kInvalidArgument,
-          std::string("OpMemoryBarrier: srcAccessMask has access bits that srcStageMask does not "
-                      "support") +
-              supportHint);
-  require((dstAccessMask & ~supportedAccess(dstStageMask)) == 0, ErrorCode::kInvalidArgument,
-          std::string("OpMemoryBarrier: dstAccessMask has access bits that dstStageMask does not "
-                      "support") +
-              supportHint);
+  KP_REQUIRE(
+      (srcAccessMask & ~supportedAccess(srcStageMask)) == 0, ErrorCode::kInvalidArgument,
+      std::string("OpMemoryBarrier: srcAccessMask has access bits that srcStageMask does not "
+                  "support") +
+          supportHint);
+  KP_REQUIRE(
+      (dstAccessMask & ~supportedAccess(dstStageMask)) == 0, ErrorCode::kInvalidArgument,
+      std::string("OpMemoryBarrier: dstAccessMask has access bits that dstStageMask does not "
+                  "support") +
+          supportHint);
   if (!barrierOnPrimary_) {
     for (const auto& tensor : tensors_) {
-      require(tensor->tensorType() == TensorType::kDevice, ErrorCode::kInvalidArgument,
-              "OpMemoryBarrier: barrier_on_primary is false but a tensor has no staging buffer "
-              "(only device tensors have one)");
+      KP_REQUIRE(tensor->tensorType() == TensorType::kDevice, ErrorCode::kInvalidArgument,
+                 "OpMemoryBarrier: barrier_on_primary is false but a tensor has no staging buffer "
+                 "(only device tensors have one)");
     }
   }
 }

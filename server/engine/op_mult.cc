@@ -13,20 +13,20 @@ constexpr uint64_t kLocalSize = 64;  // local_size_x of shaders/multiply.comp
 }  // namespace
 
 OpMult::OpMult(std::vector<std::shared_ptr<Tensor>> tensors) {
-  require(tensors.size() == 3, ErrorCode::kInvalidArgument,
-          "OpMult: needs 3 tensors (lhs, rhs, output), got " + std::to_string(tensors.size()));
+  KP_REQUIRE(tensors.size() == 3, ErrorCode::kInvalidArgument,
+             "OpMult: needs 3 tensors (lhs, rhs, output), got " + std::to_string(tensors.size()));
   checkTensors(name(), tensors);
   for (size_t i = 0; i < 3; ++i) {
-    require(tensors[i]->dataType() == DataType::kFloat32, ErrorCode::kInvalidArgument,
-            "OpMult: tensors[" + std::to_string(i) + "] has data type " +
-                dataTypeName(tensors[i]->dataType()) + "; the multiply shader needs float32");
-    require(tensors[i]->size() == tensors[0]->size(), ErrorCode::kInvalidArgument,
-            "OpMult: tensors[" + std::to_string(i) + "] has " +
-                std::to_string(tensors[i]->size()) + " elements, tensors[0] has " +
-                std::to_string(tensors[0]->size()));
+    KP_REQUIRE(tensors[i]->dataType() == DataType::kFloat32, ErrorCode::kInvalidArgument,
+               "OpMult: tensors[" + std::to_string(i) + "] has data type " +
+                   dataTypeName(tensors[i]->dataType()) + "; the multiply shader needs float32");
+    KP_REQUIRE(tensors[i]->size() == tensors[0]->size(), ErrorCode::kInvalidArgument,
+               "OpMult: tensors[" + std::to_string(i) + "] has " +
+                   std::to_string(tensors[i]->size()) + " elements, tensors[0] has " +
+                   std::to_string(tensors[0]->size()));
   }
   const uint64_t groups = (tensors[0]->size() + kLocalSize - 1) / kLocalSize;
-  require(groups <= UINT32_MAX, ErrorCode::kInvalidArgument, "OpMult: tensors too large");
+  KP_REQUIRE(groups <= UINT32_MAX, ErrorCode::kInvalidArgument, "OpMult: tensors too large");
   auto device = tensors[0]->sharedDevice();
   algorithm_ = Algorithm::create(device, std::move(tensors), builtinShader(BuiltinShader::kMultiply),
                                  Workgroup{static_cast<uint32_t>(groups), 1, 1});

@@ -9,22 +9,22 @@ namespace kp::engine {
 
 OpTensorCopy::OpTensorCopy(std::vector<std::shared_ptr<Tensor>> tensors)
     : tensors_(std::move(tensors)) {
-  require(tensors_.size() >= 2, ErrorCode::kInvalidArgument,
-          "OpTensorCopy: needs at least 2 tensors (a source and a destination), got " +
-              std::to_string(tensors_.size()));
+  KP_REQUIRE(tensors_.size() >= 2, ErrorCode::kInvalidArgument,
+             "OpTensorCopy: needs at least 2 tensors (a source and a destination), got " +
+                 std::to_string(tensors_.size()));
   checkTensors(name(), tensors_);
   const Tensor& source = *tensors_[0];
   for (size_t i = 1; i < tensors_.size(); ++i) {
     const std::string field = "OpTensorCopy: tensors[" + std::to_string(i) + "]";
-    require(tensors_[i]->dataType() == source.dataType(), ErrorCode::kInvalidArgument,
-            field + " has data type " + dataTypeName(tensors_[i]->dataType()) +
-                ", tensors[0] has " + dataTypeName(source.dataType()));
-    require(tensors_[i]->size() == source.size(), ErrorCode::kInvalidArgument,
-            field + " has " + std::to_string(tensors_[i]->size()) + " elements, tensors[0] has " +
-                std::to_string(source.size()));
+    KP_REQUIRE(tensors_[i]->dataType() == source.dataType(), ErrorCode::kInvalidArgument,
+               field + " has data type " + dataTypeName(tensors_[i]->dataType()) +
+                   ", tensors[0] has " + dataTypeName(source.dataType()));
+    KP_REQUIRE(tensors_[i]->size() == source.size(), ErrorCode::kInvalidArgument,
+               field + " has " + std::to_string(tensors_[i]->size()) +
+                   " elements, tensors[0] has " + std::to_string(source.size()));
     for (size_t j = 0; j < i; ++j) {
-      require(tensors_[j] != tensors_[i], ErrorCode::kInvalidArgument,
-              field + " is the same tensor as tensors[" + std::to_string(j) + "]");
+      KP_REQUIRE(tensors_[j] != tensors_[i], ErrorCode::kInvalidArgument,
+                 field + " is the same tensor as tensors[" + std::to_string(j) + "]");
     }
   }
 }

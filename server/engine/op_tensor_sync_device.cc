@@ -7,13 +7,12 @@
 namespace kp::engine {
 
 void checkSyncTensors(const char* op, const std::vector<std::shared_ptr<Tensor>>& tensors) {
-  require(!tensors.empty(), ErrorCode::kInvalidArgument,
-          std::string(op) + ": tensors is empty");
+  KP_REQUIRE(!tensors.empty(), ErrorCode::kInvalidArgument, std::string(op) + ": tensors is empty");
   checkTensors(op, tensors);
   for (size_t i = 0; i < tensors.size(); ++i) {
-    require(tensors[i]->hasHostData(), ErrorCode::kInvalidArgument,
-            std::string(op) + ": tensors[" + std::to_string(i) +
-                "] is a storage tensor, which has no host data to sync");
+    KP_REQUIRE(tensors[i]->hasHostData(), ErrorCode::kInvalidArgument,
+               std::string(op) + ": tensors[" + std::to_string(i) +
+                   "] is a storage tensor, which has no host data to sync");
   }
 }
 

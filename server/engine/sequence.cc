@@ -42,17 +42,17 @@ std::shared_ptr<Sequence> Sequence::create(std::shared_ptr<Device> device, uint3
   const uint32_t family = device->queueFamily(queueIndex);
   if (totalTimestamps > 0) {
     const auto& familyInfo = device->info().queueFamilies[family];
-    require(familyInfo.timestampValidBits > 0 && device->info().timestampPeriodNs > 0,
-            ErrorCode::kFailedPrecondition,
-            "total_timestamps: queue family " + std::to_string(family) +
-                " cannot write timestamps on this device");
+    KP_REQUIRE(familyInfo.timestampValidBits > 0 && device->info().timestampPeriodNs > 0,
+               ErrorCode::kFailedPrecondition,
+               "total_timestamps: queue family " + std::to_string(family) +
+                   " cannot write timestamps on this device");
   }
 
   std::shared_ptr<Sequence> sequence(new Sequence());
   sequence->device_ = device;
   sequence->queueIndex_ = queueIndex;
   sequence->totalTimestamps_ = totalTimestamps;
-  sequence->owner_ = std::move(owner);
+  sequence->owner_ = std::make_shared<const std::string>(std::move(owner));
   VkDevice handle = device->handle();
 
   VkCommandPoolCreateInfo poolInfo{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
@@ -101,15 +101,15 @@ Sequence::~Sequence() {
 }
 
 void Sequence::requireIdle(const char* what) const {
-  require(commandPool_ ? true : false, ErrorCode::kFailedPrecondition,
-          std::string("cannot ") + what + ": the sequence was destroyed");
-  require(!running_, ErrorCode::kFailedPrecondition,
-          std::string("cannot ") + what +
-              ": the sequence is running (await it first with eval_await)");
+  KP_REQUIRE(commandPool_ ? true : false, ErrorCode::kFailedPrecondition,
+             std::string("cannot ") + what + ": the sequence was destroyed");
+  KP_REQUIRE(
+      !running_, ErrorCode::kFailedPrecondition,
+      std::string("cannot ") + what + ": the sequence is running (await it first with eval_await)");
 }
 
 Sequence& Sequence::record(std::shared_ptr<Op> op) {
-  require(op != nullptr, ErrorCode::kInvalidArgument, "cannot record a null op");
+  KP_REQUIRE(op != nullptr, ErrorCode::kInvalidArgument, "cannot record a null op");
   std::lock_guard<std::mutex> lock(mutex_);
   requireIdle("record an op");
   if (!recording_) {
@@ -175,13 +175,7 @@ void Sequence::evalAsync() {
   // running command buffer a second time.
   noAwaiters_.wait(lock, [this] { return awaiters_ == 0; });
   requireIdle("evaluate");
-  for (size_t i = 0; i < ops_.size(); ++i) {
-    try {
-      ops_[i]->checkUsable();
-    } catch (const Error& error) {
-      throw Error(error.code(), "ops[" + std::to_string(i) + "]: " + error.what());
-    }
-  }
+  checkOpsUsable();
   if (commandBufferStale_ || recording_) recordCommandBuffer();
   for (const auto& op : ops_) op->preEval();
   VkFence fence = fence_.get();
@@ -236,6 +230,21 @@ bool Sequence::isInit() const {
   return static_cast<bool>(commandPool_);
 }
 
+void Sequence::checkUsable() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  checkOpsUsable();
+}
+
+void Sequence::checkOpsUsable() const {
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    try {
+      ops_[i]->checkUsable();
+    } catch (const Error& error) {
+      throw Error(error.code(), "ops[" + std::to_string(i) + "]: " + error.what());
+    }
+  }
+}
+
 std::vector<std::shared_ptr<Op>> Sequence::ops() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return ops_;
@@ -280,10 +289,10 @@ bool Sequence::hasTimestamps() const {
 
 std::vector<uint64_t> Sequence::getTimestamps() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  require(static_cast<bool>(queryPool_), ErrorCode::kFailedPrecondition,
-          "timestamps are not enabled: create the sequence with total_timestamps > 0");
-  require(timestampsValid_ && !running_, ErrorCode::kFailedPrecondition,
-          "no timestamps: the sequence has no completed evaluation of its current ops");
+  KP_REQUIRE(static_cast<bool>(queryPool_), ErrorCode::kFailedPrecondition,
+             "timestamps are not enabled: create the sequence with total_timestamps > 0");
+  KP_REQUIRE(timestampsValid_ && !running_, ErrorCode::kFailedPrecondition,
+             "no timestamps: the sequence has no completed evaluation of its current ops");
   const auto count = static_cast<uint32_t>(
       std::min<size_t>(totalTimestamps_, ops_.size() + 1));
   std::vector<uint64_t> values(count);

@@ -81,10 +81,14 @@ class Sequence {
   uint32_t queueIndex() const { return queueIndex_; }
   uint32_t totalTimestamps() const { return totalTimestamps_; }
   std::vector<std::shared_ptr<Op>> ops() const;
+  // Error unless every recorded op can run (its tensors and algorithm are alive); the message
+  // starts with "ops[i]: ". evalAsync checks this itself.
+  void checkUsable() const;
   const std::shared_ptr<Device>& device() const { return device_; }
-  const std::string& owner() const { return owner_; }
+  const std::string& owner() const { return *owner_; }
 
  private:
+  void checkOpsUsable() const;  // requires mutex_
   Sequence() = default;
   void recordCommandBuffer();  // requires mutex_
   void requireIdle(const char* what) const;  // requires mutex_
@@ -95,7 +99,7 @@ class Sequence {
   std::shared_ptr<Device> device_;
   uint32_t queueIndex_ = 0;
   uint32_t totalTimestamps_ = 0;
-  std::string owner_;
+  std::shared_ptr<const std::string> owner_;  // shared with the device's submission records
 
   mutable std::mutex mutex_;
   std::vector<std::shared_ptr<Op>> ops_;

@@ -412,30 +412,30 @@ void checkInterface(const SpirvInterface& interface, const DeviceInfo& device, s
   for (const SpirvResource& resource : interface.resources) {
     const std::string where = "descriptor set " + std::to_string(resource.set) + " binding " +
                               std::to_string(resource.binding);
-    require(resource.set == 0, ErrorCode::kInvalidArgument,
-            "spirv: the shader uses " + where + "; tensors are bound at set 0 only");
-    require(resource.storageBuffer, ErrorCode::kInvalidArgument,
-            "spirv: the shader's " + where + " is a " + resource.kind +
-                "; tensors are bound as single storage buffers (GLSL `buffer` blocks)");
-    require(resource.binding < tensorCount, ErrorCode::kInvalidArgument,
-            "tensors: the shader uses binding " + std::to_string(resource.binding) +
-                " but the algorithm binds " + std::to_string(tensorCount) +
-                " tensor(s) (bindings 0.." +
-                (tensorCount == 0 ? std::string("none") : std::to_string(tensorCount - 1)) + ")");
+    KP_REQUIRE(resource.set == 0, ErrorCode::kInvalidArgument,
+               "spirv: the shader uses " + where + "; tensors are bound at set 0 only");
+    KP_REQUIRE(resource.storageBuffer, ErrorCode::kInvalidArgument,
+               "spirv: the shader's " + where + " is a " + resource.kind +
+                   "; tensors are bound as single storage buffers (GLSL `buffer` blocks)");
+    KP_REQUIRE(
+        resource.binding < tensorCount, ErrorCode::kInvalidArgument,
+        "tensors: the shader uses binding " + std::to_string(resource.binding) +
+            " but the algorithm binds " + std::to_string(tensorCount) + " tensor(s) (bindings 0.." +
+            (tensorCount == 0 ? std::string("none") : std::to_string(tensorCount - 1)) + ")");
   }
-  require(interface.pushConstantBytes <= pushConstantBytes, ErrorCode::kInvalidArgument,
-          "push_constants: the shader's push-constant block spans " +
-              std::to_string(interface.pushConstantBytes) + " bytes, but the algorithm has " +
-              std::to_string(pushConstantBytes) + " bytes of push constants");
+  KP_REQUIRE(interface.pushConstantBytes <= pushConstantBytes, ErrorCode::kInvalidArgument,
+             "push_constants: the shader's push-constant block spans " +
+                 std::to_string(interface.pushConstantBytes) + " bytes, but the algorithm has " +
+                 std::to_string(pushConstantBytes) + " bytes of push constants");
   const size_t given = specConstants.count();
   const size_t givenBytes = elementSize(specConstants.type);
   for (const auto& [id, constant] : interface.specConstants) {
     if (id >= given) continue;  // keeps the shader's default
-    require(constant.bytes == givenBytes, ErrorCode::kInvalidArgument,
-            "spec_constants: constant_id " + std::to_string(id) + " is a " + constant.type + " (" +
-                std::to_string(constant.bytes) + " bytes) in the shader, but the " +
-                dataTypeName(specConstants.type) + " values given are " +
-                std::to_string(givenBytes) + " bytes each");
+    KP_REQUIRE(constant.bytes == givenBytes, ErrorCode::kInvalidArgument,
+               "spec_constants: constant_id " + std::to_string(id) + " is a " + constant.type +
+                   " (" + std::to_string(constant.bytes) + " bytes) in the shader, but the " +
+                   dataTypeName(specConstants.type) + " values given are " +
+                   std::to_string(givenBytes) + " bytes each");
   }
   const char* axes[3] = {"x", "y", "z"};
   const std::string source = interface.localSizeSpecialised
@@ -444,26 +444,26 @@ void checkInterface(const SpirvInterface& interface, const DeviceInfo& device, s
   uint64_t invocations = 1;
   for (int i = 0; i < 3; ++i) {
     const uint64_t value = interface.localSize[i];
-    require(value >= 1, ErrorCode::kInvalidArgument,
-            source + " " + axes[i] + " is 0; it must be at least 1");
-    require(value <= device.maxWorkGroupSize[i], ErrorCode::kInvalidArgument,
-            source + " " + axes[i] + " = " + std::to_string(value) +
-                " exceeds the device's maxComputeWorkGroupSize[" + std::to_string(i) +
-                "] = " + std::to_string(device.maxWorkGroupSize[i]));
+    KP_REQUIRE(value >= 1, ErrorCode::kInvalidArgument,
+               source + " " + axes[i] + " is 0; it must be at least 1");
+    KP_REQUIRE(value <= device.maxWorkGroupSize[i], ErrorCode::kInvalidArgument,
+               source + " " + axes[i] + " = " + std::to_string(value) +
+                   " exceeds the device's maxComputeWorkGroupSize[" + std::to_string(i) +
+                   "] = " + std::to_string(device.maxWorkGroupSize[i]));
     invocations = multiply(invocations, value);
   }
-  require(invocations <= device.maxWorkGroupInvocations, ErrorCode::kInvalidArgument,
-          source + " (" + std::to_string(interface.localSize[0]) + " x " +
-              std::to_string(interface.localSize[1]) + " x " +
-              std::to_string(interface.localSize[2]) + " = " + std::to_string(invocations) +
-              " invocations) exceeds the device's maxComputeWorkGroupInvocations = " +
-              std::to_string(device.maxWorkGroupInvocations));
-  require(interface.workgroupMemoryBytes <= device.maxComputeSharedMemorySize,
-          ErrorCode::kInvalidArgument,
-          "spirv: the shader's shared (Workgroup) variables take " +
-              std::to_string(interface.workgroupMemoryBytes) +
-              " bytes; the device allows maxComputeSharedMemorySize = " +
-              std::to_string(device.maxComputeSharedMemorySize));
+  KP_REQUIRE(invocations <= device.maxWorkGroupInvocations, ErrorCode::kInvalidArgument,
+             source + " (" + std::to_string(interface.localSize[0]) + " x " +
+                 std::to_string(interface.localSize[1]) + " x " +
+                 std::to_string(interface.localSize[2]) + " = " + std::to_string(invocations) +
+                 " invocations) exceeds the device's maxComputeWorkGroupInvocations = " +
+                 std::to_string(device.maxWorkGroupInvocations));
+  KP_REQUIRE(interface.workgroupMemoryBytes <= device.maxComputeSharedMemorySize,
+             ErrorCode::kInvalidArgument,
+             "spirv: the shader's shared (Workgroup) variables take " +
+                 std::to_string(interface.workgroupMemoryBytes) +
+                 " bytes; the device allows maxComputeSharedMemorySize = " +
+                 std::to_string(device.maxComputeSharedMemorySize));
 }
 
 }  // namespace kp::engine

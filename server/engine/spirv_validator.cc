@@ -93,9 +93,9 @@ std::string literalString(const std::vector<uint32_t>& words, size_t from, size_
 }  // namespace
 
 std::vector<uint32_t> spirvWords(const void* bytes, size_t size) {
-  require(size > 0, ErrorCode::kInvalidArgument, "spirv is empty");
-  require(size % 4 == 0, ErrorCode::kInvalidArgument,
-          "spirv has " + std::to_string(size) + " bytes, not a whole number of 32-bit words");
+  KP_REQUIRE(size > 0, ErrorCode::kInvalidArgument, "spirv is empty");
+  KP_REQUIRE(size % 4 == 0, ErrorCode::kInvalidArgument,
+             "spirv has " + std::to_string(size) + " bytes, not a whole number of 32-bit words");
   std::vector<uint32_t> words(size / 4);
   std::memcpy(words.data(), bytes, size);
   return words;
@@ -109,26 +109,26 @@ bool looksLikeSpirv(const void* bytes, size_t size) {
 }
 
 SpirvModuleInfo inspectSpirv(const std::vector<uint32_t>& words) {
-  require(words.size() >= 5, ErrorCode::kInvalidArgument,
-          "spirv is truncated: " + std::to_string(words.size() * 4) +
-              " bytes is shorter than a SPIR-V header (20 bytes)");
-  require(words[0] == kMagic, ErrorCode::kInvalidArgument,
-          words[0] == __builtin_bswap32(kMagic)
-              ? "spirv is big-endian; send little-endian words"
-              : "spirv does not start with the SPIR-V magic number 0x07230203");
+  KP_REQUIRE(words.size() >= 5, ErrorCode::kInvalidArgument,
+             "spirv is truncated: " + std::to_string(words.size() * 4) +
+                 " bytes is shorter than a SPIR-V header (20 bytes)");
+  KP_REQUIRE(words[0] == kMagic, ErrorCode::kInvalidArgument,
+             words[0] == __builtin_bswap32(kMagic)
+                 ? "spirv is big-endian; send little-endian words"
+                 : "spirv does not start with the SPIR-V magic number 0x07230203");
   // Word 4, the instruction schema, is reserved and must be 0. SPIRV-Tools' validator does
   // not check it, but drivers do (lavapipe fails the pipeline with VK_ERROR_UNKNOWN).
-  require(words[4] == 0, ErrorCode::kInvalidArgument,
-          "spirv header word 4 (the instruction schema) is " + std::to_string(words[4]) +
-              "; SPIR-V reserves it and requires 0");
+  KP_REQUIRE(words[4] == 0, ErrorCode::kInvalidArgument,
+             "spirv header word 4 (the instruction schema) is " + std::to_string(words[4]) +
+                 "; SPIR-V reserves it and requires 0");
   SpirvModuleInfo info;
   info.version = words[1];
   size_t i = 5;
   while (i < words.size()) {
     const uint32_t wordCount = words[i] >> 16;
     const uint32_t opcode = words[i] & 0xffff;
-    require(wordCount > 0 && i + wordCount <= words.size(), ErrorCode::kInvalidArgument,
-            "spirv is truncated or corrupt at word " + std::to_string(i));
+    KP_REQUIRE(wordCount > 0 && i + wordCount <= words.size(), ErrorCode::kInvalidArgument,
+               "spirv is truncated or corrupt at word " + std::to_string(i));
     if (opcode == kOpCapability && wordCount >= 2) {
       info.capabilities.push_back(words[i + 1]);
     } else if (opcode == kOpEntryPoint && wordCount >= 4) {
@@ -166,8 +166,8 @@ void SpirvValidator::validate(const std::vector<uint32_t>& words) const {
          "spirv is not valid for Vulkan " + apiVersionString(device_.apiVersion) + ": " +
              (diagnostics.empty() ? std::string("rejected by the validator") : diagnostics));
   }
-  require(info.hasComputeMain, ErrorCode::kInvalidArgument,
-          "spirv has no GLCompute entry point named \"main\"");
+  KP_REQUIRE(info.hasComputeMain, ErrorCode::kInvalidArgument,
+             "spirv has no GLCompute entry point named \"main\"");
   for (uint32_t capability : info.capabilities) {
     const AllowedCapability* allowed = nullptr;
     for (const auto& candidate : kAllowedCapabilities) {

@@ -32,11 +32,11 @@ Tensor::Tensor(std::shared_ptr<Device> device, DataType dataType, uint64_t count
 std::shared_ptr<Tensor> Tensor::create(std::shared_ptr<Device> device, DataType dataType,
                                        uint64_t count, TensorType tensorType, const void* data,
                                        const ExternalHostMemory* external) {
-  require(count > 0, ErrorCode::kInvalidArgument,
-          "tensor size must be greater than zero (got 0 elements)");
+  KP_REQUIRE(count > 0, ErrorCode::kInvalidArgument,
+             "tensor size must be greater than zero (got 0 elements)");
   const uint64_t limit = std::numeric_limits<uint64_t>::max() / elementSize(dataType);
-  require(count <= limit, ErrorCode::kInvalidArgument,
-          "tensor size " + std::to_string(count) + " overflows a 64-bit byte count");
+  KP_REQUIRE(count <= limit, ErrorCode::kInvalidArgument,
+             "tensor size " + std::to_string(count) + " overflows a 64-bit byte count");
   std::shared_ptr<Tensor> tensor(new Tensor(device, dataType, count, tensorType));
   const uint64_t bytes = tensor->byteSize();
   const uint64_t maxAllocation = device->info().maxMemoryAllocationSize;
@@ -46,9 +46,9 @@ std::shared_ptr<Tensor> Tensor::create(std::shared_ptr<Device> device, DataType 
              std::to_string(maxAllocation) + " bytes)");
   }
   if (external && tensorType != TensorType::kStorage) {
-    require(external->pointer != nullptr && external->size >= bytes, ErrorCode::kInvalidArgument,
-            "external host memory of " + std::to_string(external->size) +
-                " bytes is too small for a tensor of " + std::to_string(bytes) + " bytes");
+    KP_REQUIRE(external->pointer != nullptr && external->size >= bytes, ErrorCode::kInvalidArgument,
+               "external host memory of " + std::to_string(external->size) +
+                   " bytes is too small for a tensor of " + std::to_string(bytes) + " bytes");
     tensor->external_ = *external;
   }
 
@@ -145,8 +145,8 @@ void Tensor::pullExternalHostCopy() {
 }
 
 void Tensor::requireInit(const char* what) const {
-  require(isInit(), ErrorCode::kFailedPrecondition,
-          std::string("cannot ") + what + ": the tensor was destroyed");
+  KP_REQUIRE(isInit(), ErrorCode::kFailedPrecondition,
+             std::string("cannot ") + what + ": the tensor was destroyed");
 }
 
 void* Tensor::hostData() const {
@@ -165,22 +165,22 @@ void* Tensor::hostData() const {
 
 void Tensor::setHostData(const void* data, uint64_t bytes) {
   requireInit("write tensor data");
-  require(hasHostData(), ErrorCode::kFailedPrecondition,
-          "a storage tensor has no host data to write");
-  require(bytes == byteSize(), ErrorCode::kInvalidArgument,
-          "tensor data of " + std::to_string(bytes) + " bytes given for a tensor of " +
-              std::to_string(byteSize()) + " bytes (" + std::to_string(count_) + " " +
-              dataTypeName(dataType_) + " elements)");
+  KP_REQUIRE(hasHostData(), ErrorCode::kFailedPrecondition,
+             "a storage tensor has no host data to write");
+  KP_REQUIRE(bytes == byteSize(), ErrorCode::kInvalidArgument,
+             "tensor data of " + std::to_string(bytes) + " bytes given for a tensor of " +
+                 std::to_string(byteSize()) + " bytes (" + std::to_string(count_) + " " +
+                 dataTypeName(dataType_) + " elements)");
   std::memcpy(hostData(), data, bytes);
 }
 
 void Tensor::getHostData(void* out, uint64_t bytes) const {
   requireInit("read tensor data");
-  require(hasHostData(), ErrorCode::kFailedPrecondition,
-          "a storage tensor has no host data to read");
-  require(bytes == byteSize(), ErrorCode::kInvalidArgument,
-          "reading " + std::to_string(bytes) + " bytes from a tensor of " +
-              std::to_string(byteSize()) + " bytes");
+  KP_REQUIRE(hasHostData(), ErrorCode::kFailedPrecondition,
+             "a storage tensor has no host data to read");
+  KP_REQUIRE(bytes == byteSize(), ErrorCode::kInvalidArgument,
+             "reading " + std::to_string(bytes) + " bytes from a tensor of " +
+                 std::to_string(byteSize()) + " bytes");
   std::memcpy(out, hostData(), bytes);
 }
 

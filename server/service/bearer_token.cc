@@ -36,16 +36,16 @@ bool startsWithScheme(const std::string& value) {
 
 BearerToken BearerToken::fromFile(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
-  engine::require(file.good(), engine::ErrorCode::kInvalidArgument,
-                  "--token-file " + path + ": cannot read the file");
+  KP_REQUIRE(file.good(), engine::ErrorCode::kInvalidArgument,
+             "--token-file " + path + ": cannot read the file");
   std::ostringstream contents;
   contents << file.rdbuf();
   std::string token = trimmed(contents.str());
-  engine::require(!token.empty(), engine::ErrorCode::kInvalidArgument,
-                  "--token-file " + path + ": the file holds no token");
-  engine::require(token.find_first_of(kWhitespace) == std::string::npos,
-                  engine::ErrorCode::kInvalidArgument,
-                  "--token-file " + path + ": the token must be one word (no spaces or newlines)");
+  KP_REQUIRE(!token.empty(), engine::ErrorCode::kInvalidArgument,
+             "--token-file " + path + ": the file holds no token");
+  KP_REQUIRE(token.find_first_of(kWhitespace) == std::string::npos,
+             engine::ErrorCode::kInvalidArgument,
+             "--token-file " + path + ": the token must be one word (no spaces or newlines)");
   struct stat info {};
   if (::stat(path.c_str(), &info) == 0 && (info.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
     spdlog::warn("--token-file {}: other users may read it (mode {:04o}); chmod 600 it", path,

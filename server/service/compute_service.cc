@@ -109,14 +109,13 @@ grpc::Status ComputeService::WriteTensorStream(grpc::ServerContext* context,
         session = registry_.find(chunk.session());
         tensor = chunk.tensor();
       }
-      engine::require(chunk.tensor() == 0 || chunk.tensor() == tensor,
-                      engine::ErrorCode::kInvalidArgument,
-                      "tensor: a stream writes one tensor (" + std::to_string(tensor) +
-                          "), a chunk names " + std::to_string(chunk.tensor()));
+      KP_REQUIRE(chunk.tensor() == 0 || chunk.tensor() == tensor,
+                 engine::ErrorCode::kInvalidArgument,
+                 "tensor: a stream writes one tensor (" + std::to_string(tensor) +
+                     "), a chunk names " + std::to_string(chunk.tensor()));
       session->writeTensorChunk(tensor, chunk.offset(), chunk.data());
     }
-    engine::require(session != nullptr, engine::ErrorCode::kInvalidArgument,
-                    "the stream had no chunk");
+    KP_REQUIRE(session != nullptr, engine::ErrorCode::kInvalidArgument, "the stream had no chunk");
   });
 }
 

@@ -58,11 +58,11 @@ std::shared_ptr<engine::Device> DevicePool::openDevice(uint32_t index,
     spdlog::info("opened a new Vulkan instance for the devices opened from now on");
   }
   const engine::DeviceInfo& now = current_->deviceInfo(index);
-  engine::require(now.name == info.name && now.vendorId == info.vendorId &&
-                      now.deviceId == info.deviceId,
-                  engine::ErrorCode::kUnavailable,
-                  "device " + std::to_string(index) + " is not the same device after a reset ('" +
-                      now.name + "' instead of '" + info.name + "'); restart kpd");
+  KP_REQUIRE(
+      now.name == info.name && now.vendorId == info.vendorId && now.deviceId == info.deviceId,
+      engine::ErrorCode::kUnavailable,
+      "device " + std::to_string(index) + " is not the same device after a reset ('" + now.name +
+          "' instead of '" + info.name + "'); restart kpd");
   return engine::Device::open(current_, index, families);
 }
 

@@ -27,14 +27,22 @@ class HandleTable {
 
   // NotFound naming `field` when the handle is 0 or unknown.
   const std::shared_ptr<T>& get(uint64_t handle, const std::string& field) const {
+    const std::shared_ptr<T>* object = find(handle);
+    if (object == nullptr) failNotFound(handle, field);
+    return *object;
+  }
+
+  // The object, or nullptr when the handle is 0 or unknown.
+  const std::shared_ptr<T>* find(uint64_t handle) const {
     auto found = objects_.find(handle);
-    if (found == objects_.end()) {
-      engine::fail(engine::ErrorCode::kNotFound,
-                   field + ": " + kind_ + " " + std::to_string(handle) +
-                       (handle == 0 ? " is not a valid handle"
-                                    : " does not exist in this session"));
-    }
-    return found->second;
+    return found == objects_.end() ? nullptr : &found->second;
+  }
+
+  // Throws the NotFound of get().
+  [[noreturn]] void failNotFound(uint64_t handle, const std::string& field) const {
+    engine::fail(engine::ErrorCode::kNotFound,
+                 field + ": " + kind_ + " " + std::to_string(handle) +
+                     (handle == 0 ? " is not a valid handle" : " does not exist in this session"));
   }
 
   std::shared_ptr<T> remove(uint64_t handle, const std::string& field) {

@@ -179,8 +179,8 @@ void LocalChannel::serve(int fd, uid_t uid, pid_t pid) {
         spdlog::debug("session {}: local connection from uid {} pid {}", session->id(), uid, pid);
         return;
       }
-      engine::require(session != nullptr, engine::ErrorCode::kFailedPrecondition,
-                      "attach this connection to a session first");
+      KP_REQUIRE(session != nullptr, engine::ErrorCode::kFailedPrecondition,
+                 "attach this connection to a session first");
       session->touch();
       switch (request.request_case()) {
         case v1::LocalRequest::kEval:

@@ -16,7 +16,6 @@ namespace kp::service {
 
 using engine::ErrorCode;
 using engine::fail;
-using engine::require;
 
 namespace {
 
@@ -80,8 +79,8 @@ size_t Session::objectCount() const {
 }
 
 void Session::requireOpen() const {
-  require(!closed_, ErrorCode::kNotFound,
-          "session " + id_ + " does not exist any more (the session ended: " + endReason_ + ")");
+  KP_REQUIRE(!closed_, ErrorCode::kNotFound,
+             "session " + id_ + " does not exist any more (the session ended: " + endReason_ + ")");
 }
 
 size_t Session::objectsHeld() const {
@@ -90,35 +89,35 @@ size_t Session::objectsHeld() const {
 
 void Session::requireObjectQuota(const char* kind) const {
   const size_t held = objectsHeld();
-  require(held < config_.sessionMaxObjects, ErrorCode::kResourceExhausted,
-          std::string("session object quota exceeded: cannot create ") + kind +
-              ", the session holds " + std::to_string(held) +
-              " tensors, algorithms and sequences, its limit (--session-max-objects " +
-              std::to_string(config_.sessionMaxObjects) + ")");
+  KP_REQUIRE(held < config_.sessionMaxObjects, ErrorCode::kResourceExhausted,
+             std::string("session object quota exceeded: cannot create ") + kind +
+                 ", the session holds " + std::to_string(held) +
+                 " tensors, algorithms and sequences, its limit (--session-max-objects " +
+                 std::to_string(config_.sessionMaxObjects) + ")");
 }
 
 void Session::requireMemoryQuota(uint64_t bytes) const {
-  require(bytes <= memoryLimit_ && tensorBytes_ <= memoryLimit_ - bytes,
-          ErrorCode::kResourceExhausted,
-          "session device memory quota exceeded: " + describeBytes(tensorBytes_) + " in use + " +
-              describeBytes(bytes) + " requested > " + describeBytes(memoryLimit_) +
-              (config_.sessionMemoryBytes > 0
-                   ? std::string(" (--session-memory-bytes)")
-                   : " (--session-memory-bytes 0: " + std::to_string(kDefaultSessionMemoryPercent) +
-                         "% of the device's largest device-local heap)"));
+  KP_REQUIRE(
+      bytes <= memoryLimit_ && tensorBytes_ <= memoryLimit_ - bytes, ErrorCode::kResourceExhausted,
+      "session device memory quota exceeded: " + describeBytes(tensorBytes_) + " in use + " +
+          describeBytes(bytes) + " requested > " + describeBytes(memoryLimit_) +
+          (config_.sessionMemoryBytes > 0
+               ? std::string(" (--session-memory-bytes)")
+               : " (--session-memory-bytes 0: " + std::to_string(kDefaultSessionMemoryPercent) +
+                     "% of the device's largest device-local heap)"));
 }
 
 void Session::requireOpsLimit(const google::protobuf::RepeatedPtrField<v1::Op>& ops) const {
   const uint64_t weight = opsWeight(ops);
-  require(weight <= config_.maxSequenceOps, ErrorCode::kResourceExhausted,
-          "ops: " + std::to_string(ops.size()) + " ops of weight " + std::to_string(weight) +
-              " (an op counts once per tensor it names, at least once), more than a sequence "
-              "may record (--max-sequence-ops " +
-              std::to_string(config_.maxSequenceOps) + ")");
+  KP_REQUIRE(weight <= config_.maxSequenceOps, ErrorCode::kResourceExhausted,
+             "ops: " + std::to_string(ops.size()) + " ops of weight " + std::to_string(weight) +
+                 " (an op counts once per tensor it names, at least once), more than a sequence "
+                 "may record (--max-sequence-ops " +
+                 std::to_string(config_.maxSequenceOps) + ")");
 }
 
 void Session::requireReplyFits(const std::vector<Download>& downloads, uint32_t timestamps,
-                               uint64_t inlineLimit, const std::string& name) const {
+                               uint64_t inlineLimit, uint64_t sequence) const {
   // Each download is a TensorData (handle + bytes) inside the reply: allow 32 bytes of framing
   // per entry, and 11 per timestamp (a varint), on top of the data. Shared-memory tensors and
   // those above the inline limit stay out of the reply (see collect).
@@ -129,11 +128,15 @@ void Session::requireReplyFits(const std::vector<Download>& downloads, uint32_t 
                          (inlineLimit == 0 || size <= inlineLimit);
     bytes += inlined ? size + 32 : 16;
   }
-  require(bytes <= static_cast<uint64_t>(config_.maxMessageBytes), ErrorCode::kResourceExhausted,
-          name + ": its reply would carry " + describeBytes(bytes) +
-              " of downloads, more than a message may hold (--max-message-bytes " +
-              std::to_string(config_.maxMessageBytes) +
-              "); sync fewer or smaller tensors per evaluation");
+  KP_REQUIRE(bytes <= static_cast<uint64_t>(config_.maxMessageBytes), ErrorCode::kResourceExhausted,
+             evaluationName(sequence) + ": its reply would carry " + describeBytes(bytes) +
+                 " of downloads, more than a message may hold (--max-message-bytes " +
+                 std::to_string(config_.maxMessageBytes) +
+                 "); sync fewer or smaller tensors per evaluation");
+}
+
+std::string Session::evaluationName(uint64_t sequence) {
+  return sequence == 0 ? "the evaluation" : "sequence " + std::to_string(sequence);
 }
 
 void Session::setCloseListener(std::function<void(const std::string&)> listener) {
@@ -156,7 +159,8 @@ uint64_t Session::attachLocal() {
 std::shared_ptr<SharedArena> Session::arena(uint64_t id) {
   std::lock_guard<std::mutex> lock(mutex_);
   requireOpen();
-  require(shared_ != nullptr, ErrorCode::kFailedPrecondition, "the session has no shared memory");
+  KP_REQUIRE(shared_ != nullptr, ErrorCode::kFailedPrecondition,
+             "the session has no shared memory");
   return shared_->arena(id);
 }
 
@@ -164,27 +168,27 @@ void Session::createTensor(const v1::CreateTensorRequest& request,
                            v1::CreateTensorResponse* response) {
   const engine::DataType dataType = toEngine(request.data_type(), "data_type");
   const engine::TensorType tensorType = toEngine(request.tensor_type(), "tensor_type");
-  require(request.size() > 0, ErrorCode::kInvalidArgument,
-          "size must be greater than zero (got 0)");
+  KP_REQUIRE(request.size() > 0, ErrorCode::kInvalidArgument,
+             "size must be greater than zero (got 0)");
   const uint64_t elementBytes = engine::elementSize(dataType);
-  require(request.size() <= UINT64_MAX / elementBytes, ErrorCode::kInvalidArgument,
-          "size " + std::to_string(request.size()) + " is too large");
+  KP_REQUIRE(request.size() <= UINT64_MAX / elementBytes, ErrorCode::kInvalidArgument,
+             "size " + std::to_string(request.size()) + " is too large");
   const uint64_t bytes = request.size() * elementBytes;
   if (!request.data().empty()) {
-    require(request.data().size() == bytes, ErrorCode::kInvalidArgument,
-            "data has " + std::to_string(request.data().size()) + " bytes; a tensor of " +
-                std::to_string(request.size()) + " " + engine::dataTypeName(dataType) +
-                " elements needs " + std::to_string(bytes) + " (or none for zeros)");
+    KP_REQUIRE(request.data().size() == bytes, ErrorCode::kInvalidArgument,
+               "data has " + std::to_string(request.data().size()) + " bytes; a tensor of " +
+                   std::to_string(request.size()) + " " + engine::dataTypeName(dataType) +
+                   " elements needs " + std::to_string(bytes) + " (or none for zeros)");
   }
   std::shared_ptr<SharedRegion> region;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     requireOpen();
     if (request.shared_memory()) {
-      require(tensorType != engine::TensorType::kStorage, ErrorCode::kInvalidArgument,
-              "shared_memory: a storage tensor has no host copy to share");
-      require(shared_ != nullptr, ErrorCode::kFailedPrecondition,
-              "shared_memory: attach a local data connection first (SessionOpened.data_socket)");
+      KP_REQUIRE(tensorType != engine::TensorType::kStorage, ErrorCode::kInvalidArgument,
+                 "shared_memory: a storage tensor has no host copy to share");
+      KP_REQUIRE(shared_ != nullptr, ErrorCode::kFailedPrecondition,
+                 "shared_memory: attach a local data connection first (SessionOpened.data_socket)");
     }
     requireObjectQuota("a tensor");
     requireMemoryQuota(bytes);
@@ -225,9 +229,9 @@ void Session::destroyTensor(uint64_t handle) {
   std::lock_guard<std::mutex> lock(mutex_);
   requireOpen();
   const auto& tensor = tensors_.get(handle, "tensor");
-  require(!usedByRunningEvaluation(tensor.get(), nullptr), ErrorCode::kFailedPrecondition,
-          "tensor " + std::to_string(handle) +
-              " is used by a running evaluation; await it before destroying the tensor");
+  KP_REQUIRE(!usedByRunningEvaluation(tensor.get(), nullptr), ErrorCode::kFailedPrecondition,
+             "tensor " + std::to_string(handle) +
+                 " is used by a running evaluation; await it before destroying the tensor");
   tensorBytes_ -= tensor->byteSize();
   tensor->destroy();
   tensors_.remove(handle, "tensor");
@@ -237,13 +241,13 @@ std::string Session::readTensor(uint64_t handle) {
   std::lock_guard<std::mutex> lock(mutex_);
   requireOpen();
   const auto& tensor = tensors_.get(handle, "tensor");
-  require(tensor->hasHostData(), ErrorCode::kFailedPrecondition,
-          "tensor " + std::to_string(handle) + " is a storage tensor: it has no host data");
-  require(tensor->byteSize() + 16 <= static_cast<uint64_t>(config_.maxMessageBytes),
-          ErrorCode::kResourceExhausted,
-          "tensor " + std::to_string(handle) + " has " + describeBytes(tensor->byteSize()) +
-              ", more than a reply may carry (--max-message-bytes " +
-              std::to_string(config_.maxMessageBytes) + ")");
+  KP_REQUIRE(tensor->hasHostData(), ErrorCode::kFailedPrecondition,
+             "tensor " + std::to_string(handle) + " is a storage tensor: it has no host data");
+  KP_REQUIRE(tensor->byteSize() + 16 <= static_cast<uint64_t>(config_.maxMessageBytes),
+             ErrorCode::kResourceExhausted,
+             "tensor " + std::to_string(handle) + " has " + describeBytes(tensor->byteSize()) +
+                 ", more than a reply may carry (--max-message-bytes " +
+                 std::to_string(config_.maxMessageBytes) + ")");
   std::string data(tensor->byteSize(), '\0');
   tensor->getHostData(data.data(), data.size());
   return data;
@@ -253,14 +257,14 @@ void Session::writeTensor(uint64_t handle, const std::string& data) {
   std::lock_guard<std::mutex> lock(mutex_);
   requireOpen();
   const auto& tensor = tensors_.get(handle, "tensor");
-  require(tensor->hasHostData(), ErrorCode::kFailedPrecondition,
-          "tensor " + std::to_string(handle) + " is a storage tensor: it has no host data");
-  require(data.size() == tensor->byteSize(), ErrorCode::kInvalidArgument,
-          "data has " + std::to_string(data.size()) + " bytes; tensor " +
-              std::to_string(handle) + " has " + std::to_string(tensor->byteSize()));
-  require(!usedByRunningEvaluation(tensor.get(), nullptr), ErrorCode::kFailedPrecondition,
-          "tensor " + std::to_string(handle) +
-              " is used by a running evaluation; await it before writing the tensor");
+  KP_REQUIRE(tensor->hasHostData(), ErrorCode::kFailedPrecondition,
+             "tensor " + std::to_string(handle) + " is a storage tensor: it has no host data");
+  KP_REQUIRE(data.size() == tensor->byteSize(), ErrorCode::kInvalidArgument,
+             "data has " + std::to_string(data.size()) + " bytes; tensor " +
+                 std::to_string(handle) + " has " + std::to_string(tensor->byteSize()));
+  KP_REQUIRE(!usedByRunningEvaluation(tensor.get(), nullptr), ErrorCode::kFailedPrecondition,
+             "tensor " + std::to_string(handle) +
+                 " is used by a running evaluation; await it before writing the tensor");
   tensor->setHostData(data.data(), data.size());
 }
 
@@ -268,16 +272,16 @@ void Session::writeTensorChunk(uint64_t handle, uint64_t offset, const std::stri
   std::lock_guard<std::mutex> lock(mutex_);
   requireOpen();
   const auto& tensor = tensors_.get(handle, "tensor");
-  require(tensor->hasHostData(), ErrorCode::kFailedPrecondition,
-          "tensor " + std::to_string(handle) + " is a storage tensor: it has no host data");
-  require(!usedByRunningEvaluation(tensor.get(), nullptr), ErrorCode::kFailedPrecondition,
-          "tensor " + std::to_string(handle) +
-              " is used by a running evaluation; await it before writing the tensor");
-  require(offset <= tensor->byteSize() && data.size() <= tensor->byteSize() - offset,
-          ErrorCode::kInvalidArgument,
-          "chunk at offset " + std::to_string(offset) + " with " + std::to_string(data.size()) +
-              " bytes passes the end of tensor " + std::to_string(handle) + " (" +
-              std::to_string(tensor->byteSize()) + " bytes)");
+  KP_REQUIRE(tensor->hasHostData(), ErrorCode::kFailedPrecondition,
+             "tensor " + std::to_string(handle) + " is a storage tensor: it has no host data");
+  KP_REQUIRE(!usedByRunningEvaluation(tensor.get(), nullptr), ErrorCode::kFailedPrecondition,
+             "tensor " + std::to_string(handle) +
+                 " is used by a running evaluation; await it before writing the tensor");
+  KP_REQUIRE(offset <= tensor->byteSize() && data.size() <= tensor->byteSize() - offset,
+             ErrorCode::kInvalidArgument,
+             "chunk at offset " + std::to_string(offset) + " with " + std::to_string(data.size()) +
+                 " bytes passes the end of tensor " + std::to_string(handle) + " (" +
+                 std::to_string(tensor->byteSize()) + " bytes)");
   std::memcpy(static_cast<char*>(tensor->hostData()) + offset, data.data(), data.size());
 }
 
@@ -286,8 +290,8 @@ uint64_t Session::readTensorChunk(uint64_t handle, uint64_t offset, uint64_t max
   std::lock_guard<std::mutex> lock(mutex_);
   requireOpen();
   const auto& tensor = tensors_.get(handle, "tensor");
-  require(tensor->hasHostData(), ErrorCode::kFailedPrecondition,
-          "tensor " + std::to_string(handle) + " is a storage tensor: it has no host data");
+  KP_REQUIRE(tensor->hasHostData(), ErrorCode::kFailedPrecondition,
+             "tensor " + std::to_string(handle) + " is a storage tensor: it has no host data");
   const uint64_t size = tensor->byteSize();
   if (offset < size) {
     const uint64_t n = std::min(maxBytes, size - offset);
@@ -325,10 +329,10 @@ void Session::createAlgorithm(const v1::CreateAlgorithmRequest& request,
                               request.workgroup().z()};
 
   const uint32_t maxTensors = device_->info().maxPerStageDescriptorStorageBuffers;
-  require(static_cast<uint64_t>(request.tensors_size()) <= maxTensors, ErrorCode::kInvalidArgument,
-          "tensors: " + std::to_string(request.tensors_size()) +
-              " given; the device binds at most " + std::to_string(maxTensors) +
-              " per algorithm (maxPerStageDescriptorStorageBuffers)");
+  KP_REQUIRE(
+      static_cast<uint64_t>(request.tensors_size()) <= maxTensors, ErrorCode::kInvalidArgument,
+      "tensors: " + std::to_string(request.tensors_size()) + " given; the device binds at most " +
+          std::to_string(maxTensors) + " per algorithm (maxPerStageDescriptorStorageBuffers)");
 
   std::lock_guard<std::mutex> lock(mutex_);
   requireOpen();
@@ -349,9 +353,9 @@ void Session::destroyAlgorithm(uint64_t handle) {
   std::lock_guard<std::mutex> lock(mutex_);
   requireOpen();
   const auto& algorithm = algorithms_.get(handle, "algorithm");
-  require(!usedByRunningEvaluation(nullptr, algorithm.get()), ErrorCode::kFailedPrecondition,
-          "algorithm " + std::to_string(handle) +
-              " is used by a running evaluation; await it before destroying the algorithm");
+  KP_REQUIRE(!usedByRunningEvaluation(nullptr, algorithm.get()), ErrorCode::kFailedPrecondition,
+             "algorithm " + std::to_string(handle) +
+                 " is used by a running evaluation; await it before destroying the algorithm");
   algorithm->destroy();
   algorithms_.remove(handle, "algorithm");
 }
@@ -385,14 +389,14 @@ bool Session::usedByRunningEvaluation(const engine::Tensor* tensor,
 // ---- sequences ----
 
 uint64_t Session::createSequence(const v1::CreateSequenceRequest& request) {
-  require(request.queue_index() < device_->queueCount(), ErrorCode::kInvalidArgument,
-          "queue_index " + std::to_string(request.queue_index()) +
-              " out of range: the session has " + std::to_string(device_->queueCount()) +
-              " queue(s)");
-  require(request.total_timestamps() <= config_.maxTimestamps, ErrorCode::kResourceExhausted,
-          "total_timestamps " + std::to_string(request.total_timestamps()) +
-              " exceeds the limit of " + std::to_string(config_.maxTimestamps) +
-              " (--max-timestamps)");
+  KP_REQUIRE(request.queue_index() < device_->queueCount(), ErrorCode::kInvalidArgument,
+             "queue_index " + std::to_string(request.queue_index()) +
+                 " out of range: the session has " + std::to_string(device_->queueCount()) +
+                 " queue(s)");
+  KP_REQUIRE(request.total_timestamps() <= config_.maxTimestamps, ErrorCode::kResourceExhausted,
+             "total_timestamps " + std::to_string(request.total_timestamps()) +
+                 " exceeds the limit of " + std::to_string(config_.maxTimestamps) +
+                 " (--max-timestamps)");
   {
     std::lock_guard<std::mutex> lock(mutex_);
     requireOpen();
@@ -445,9 +449,9 @@ void Session::recordSequence(const v1::RecordSequenceRequest& request) {
   SequenceEntry& entry = sequenceEntry(request.sequence(), "sequence");
   requireOpsLimit(request.ops());
   BuiltOps built = buildOps(request.ops(), tensors_, algorithms_);
-  require(!entry.sequence->isRunning(), ErrorCode::kFailedPrecondition,
-          "sequence " + std::to_string(request.sequence()) +
-              " is running; await it before recording");
+  KP_REQUIRE(
+      !entry.sequence->isRunning(), ErrorCode::kFailedPrecondition,
+      "sequence " + std::to_string(request.sequence()) + " is running; await it before recording");
   entry.sequence->clear();
   for (auto& op : built.ops) entry.sequence->record(std::move(op));
   entry.downloads = std::move(built.downloads);
@@ -456,28 +460,40 @@ void Session::recordSequence(const v1::RecordSequenceRequest& request) {
 // ---- evaluation ----
 
 void Session::applyUploads(const v1::EvalRequest& request) {
-  std::unordered_set<uint64_t> seen;
-  std::vector<std::pair<engine::Tensor*, const std::string*>> writes;
+  // Member scratch vectors (applyUploads runs under mutex_): no allocation per evaluation.
+  uploadHandles_.clear();
+  uploadWrites_.clear();
+  for (const v1::TensorData& upload : request.uploads()) uploadHandles_.push_back(upload.tensor());
+  std::sort(uploadHandles_.begin(), uploadHandles_.end());
+  const bool duplicates =
+      std::adjacent_find(uploadHandles_.begin(), uploadHandles_.end()) != uploadHandles_.end();
   for (int i = 0; i < request.uploads_size(); ++i) {
     const v1::TensorData& upload = request.uploads(i);
-    const std::string field = "uploads[" + std::to_string(i) + "]";
-    const auto& tensor = tensors_.get(upload.tensor(), field + ".tensor");
-    require(seen.insert(upload.tensor()).second, ErrorCode::kInvalidArgument,
-            field + ".tensor: tensor " + std::to_string(upload.tensor()) +
-                " appears more than once in uploads");
-    require(tensor->hasHostData(), ErrorCode::kInvalidArgument,
-            field + ".tensor: tensor " + std::to_string(upload.tensor()) +
-                " is a storage tensor: it has no host data to upload");
-    require(upload.data().size() == tensor->byteSize(), ErrorCode::kInvalidArgument,
-            field + ".data has " + std::to_string(upload.data().size()) + " bytes; tensor " +
-                std::to_string(upload.tensor()) + " has " + std::to_string(tensor->byteSize()));
-    require(!usedByRunningEvaluation(tensor.get(), nullptr), ErrorCode::kFailedPrecondition,
-            field + ".tensor: tensor " + std::to_string(upload.tensor()) +
-                " is used by a running evaluation; await it before uploading to the tensor");
-    writes.emplace_back(tensor.get(), &upload.data());
+    // Messages name the field; built only on failure.
+    const auto field = [i] { return "uploads[" + std::to_string(i) + "]"; };
+    const std::shared_ptr<engine::Tensor>* found = tensors_.find(upload.tensor());
+    if (found == nullptr) tensors_.failNotFound(upload.tensor(), field() + ".tensor");
+    const std::shared_ptr<engine::Tensor>& tensor = *found;
+    if (duplicates) {
+      for (int j = 0; j < i; ++j) {
+        KP_REQUIRE(request.uploads(j).tensor() != upload.tensor(), ErrorCode::kInvalidArgument,
+                   field() + ".tensor: tensor " + std::to_string(upload.tensor()) +
+                       " appears more than once in uploads");
+      }
+    }
+    KP_REQUIRE(tensor->hasHostData(), ErrorCode::kInvalidArgument,
+               field() + ".tensor: tensor " + std::to_string(upload.tensor()) +
+                   " is a storage tensor: it has no host data to upload");
+    KP_REQUIRE(upload.data().size() == tensor->byteSize(), ErrorCode::kInvalidArgument,
+               field() + ".data has " + std::to_string(upload.data().size()) + " bytes; tensor " +
+                   std::to_string(upload.tensor()) + " has " + std::to_string(tensor->byteSize()));
+    KP_REQUIRE(!usedByRunningEvaluation(tensor.get(), nullptr), ErrorCode::kFailedPrecondition,
+               field() + ".tensor: tensor " + std::to_string(upload.tensor()) +
+                   " is used by a running evaluation; await it before uploading to the tensor");
+    uploadWrites_.emplace_back(tensor.get(), &upload.data());
   }
   // Only write once everything is known to be valid: a bad request changes nothing.
-  for (const auto& [tensor, data] : writes) tensor->setHostData(data->data(), data->size());
+  for (const auto& [tensor, data] : uploadWrites_) tensor->setHostData(data->data(), data->size());
 }
 
 std::shared_ptr<Session::SequenceEntry> Session::submit(const v1::EvalRequest& request,
@@ -486,18 +502,18 @@ std::shared_ptr<Session::SequenceEntry> Session::submit(const v1::EvalRequest& r
   requireOpen();
   reapAnonymous();
   if (request.sequence() == 0) {
-    require(allowAnonymous, ErrorCode::kInvalidArgument,
-            "sequence: EvalAsync needs a sequence handle to await (0 is allowed only in Eval)");
-    require(request.ops_size() > 0, ErrorCode::kInvalidArgument,
-            "ops: evaluating without a sequence (sequence = 0) needs at least one op");
+    KP_REQUIRE(allowAnonymous, ErrorCode::kInvalidArgument,
+               "sequence: EvalAsync needs a sequence handle to await (0 is allowed only in Eval)");
+    KP_REQUIRE(request.ops_size() > 0, ErrorCode::kInvalidArgument,
+               "ops: evaluating without a sequence (sequence = 0) needs at least one op");
     requireOpsLimit(request.ops());
-    require(anonymous_.size() < config_.sessionMaxObjects, ErrorCode::kResourceExhausted,
-            "the session has " + std::to_string(anonymous_.size()) +
-                " evaluations without a sequence still running, its limit "
-                "(--session-max-objects " +
-                std::to_string(config_.sessionMaxObjects) + ")");
+    KP_REQUIRE(anonymous_.size() < config_.sessionMaxObjects, ErrorCode::kResourceExhausted,
+               "the session has " + std::to_string(anonymous_.size()) +
+                   " evaluations without a sequence still running, its limit "
+                   "(--session-max-objects " +
+                   std::to_string(config_.sessionMaxObjects) + ")");
     BuiltOps built = buildOps(request.ops(), tensors_, algorithms_);
-    requireReplyFits(built.downloads, 0, request.inline_download_limit(), "the evaluation");
+    requireReplyFits(built.downloads, 0, request.inline_download_limit(), 0);
     auto entry = std::make_shared<SequenceEntry>();
     entry->sequence = engine::Sequence::create(device_, 0, 0, id_);
     for (auto& op : built.ops) entry->sequence->record(std::move(op));
@@ -509,31 +525,28 @@ std::shared_ptr<Session::SequenceEntry> Session::submit(const v1::EvalRequest& r
   }
 
   std::shared_ptr<SequenceEntry> entry = sequences_.get(request.sequence(), "sequence");
-  const std::string name = "sequence " + std::to_string(request.sequence());
+  // Messages name the sequence; built only when needed (an evaluation allocates nothing).
+  const auto name = [&] { return evaluationName(request.sequence()); };
   std::optional<BuiltOps> built;
   if (request.record()) {
     requireOpsLimit(request.ops());
     built = buildOps(request.ops(), tensors_, algorithms_);
   } else {
-    require(request.ops_size() == 0, ErrorCode::kInvalidArgument,
-            "ops: " + std::to_string(request.ops_size()) +
-                " op(s) given with record = false; set record to replace the sequence's ops");
+    KP_REQUIRE(request.ops_size() == 0, ErrorCode::kInvalidArgument,
+               "ops: " + std::to_string(request.ops_size()) +
+                   " op(s) given with record = false; set record to replace the sequence's ops");
   }
-  require(!entry->sequence->isRunning(), ErrorCode::kFailedPrecondition,
-          name + " is running; await it before evaluating it again");
+  KP_REQUIRE(!entry->sequence->isRunning(), ErrorCode::kFailedPrecondition,
+             name() + " is running; await it before evaluating it again");
   requireReplyFits(built ? built->downloads : entry->downloads, entry->sequence->totalTimestamps(),
-                   request.inline_download_limit(), name);
+                   request.inline_download_limit(), request.sequence());
   if (!built) {
     // The recorded ops' tensors and algorithms may have been destroyed since: refuse before
     // the uploads change anything (evalAsync checks again, under the sequence's lock).
-    const auto ops = entry->sequence->ops();
-    for (size_t i = 0; i < ops.size(); ++i) {
-      try {
-        ops[i]->checkUsable();
-      } catch (const engine::Error& error) {
-        throw engine::Error(error.code(),
-                            name + ": ops[" + std::to_string(i) + "]: " + error.what());
-      }
+    try {
+      entry->sequence->checkUsable();
+    } catch (const engine::Error& error) {
+      throw engine::Error(error.code(), name() + ": " + error.what());
     }
   }
   if (built) {
@@ -545,7 +558,7 @@ std::shared_ptr<Session::SequenceEntry> Session::submit(const v1::EvalRequest& r
   try {
     entry->sequence->evalAsync();
   } catch (const engine::Error& error) {
-    throw engine::Error(error.code(), name + ": " + error.what());
+    throw engine::Error(error.code(), name() + ": " + error.what());
   }
   return entry;
 }
@@ -633,8 +646,8 @@ void Session::eval(const v1::EvalRequest& request, v1::EvalResponse* response,
 }
 
 void Session::evalAsync(const v1::EvalRequest& request) {
-  require(request.timeout_ms() == 0, ErrorCode::kInvalidArgument,
-          "timeout_ms applies to Eval only; pass a timeout to EvalAwait instead");
+  KP_REQUIRE(request.timeout_ms() == 0, ErrorCode::kInvalidArgument,
+             "timeout_ms applies to Eval only; pass a timeout to EvalAwait instead");
   submit(request, false);
 }
 

@@ -124,7 +124,9 @@ class Session {
   // RESOURCE_EXHAUSTED if an evaluation downloading `downloads` (and `timestamps`) would reply
   // with more than a message can carry (checked before it runs).
   void requireReplyFits(const std::vector<Download>& downloads, uint32_t timestamps,
-                        uint64_t inlineLimit, const std::string& name) const;
+                        uint64_t inlineLimit, uint64_t sequence) const;
+  // "sequence N", or "the evaluation" for sequence 0, for messages.
+  static std::string evaluationName(uint64_t sequence);
   SequenceEntry& sequenceEntry(uint64_t handle, const std::string& field);  // requires mutex_
   bool usedByRunningEvaluation(const engine::Tensor* tensor,
                                const engine::Algorithm* algorithm) const;  // requires mutex_
@@ -155,6 +157,9 @@ class Session {
   std::atomic<Clock::rep> lastActive_;
   HandleTable<engine::Tensor> tensors_{"tensor"};
   HandleTable<engine::Algorithm> algorithms_{"algorithm"};
+  // applyUploads' scratch space, reused by every evaluation (requires mutex_).
+  std::vector<uint64_t> uploadHandles_;
+  std::vector<std::pair<engine::Tensor*, const std::string*>> uploadWrites_;
   HandleTable<SequenceEntry> sequences_{"sequence"};
   // Sequences of Eval requests with sequence = 0, alive while they run.
   std::vector<std::shared_ptr<SequenceEntry>> anonymous_;

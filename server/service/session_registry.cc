@@ -60,15 +60,15 @@ std::shared_ptr<Session> SessionRegistry::open(const v1::OpenSessionRequest& req
                                                v1::SessionOpened* opened) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    engine::require(sessions_.size() < config_.maxSessions, engine::ErrorCode::kResourceExhausted,
-                    "the daemon already has " + std::to_string(sessions_.size()) +
-                        " sessions open, its limit (--max-sessions " +
-                        std::to_string(config_.maxSessions) + ")");
+    KP_REQUIRE(sessions_.size() < config_.maxSessions, engine::ErrorCode::kResourceExhausted,
+               "the daemon already has " + std::to_string(sessions_.size()) +
+                   " sessions open, its limit (--max-sessions " +
+                   std::to_string(config_.maxSessions) + ")");
   }
-  engine::require(request.client_name().size() <= kMaxClientNameBytes,
-                  engine::ErrorCode::kInvalidArgument,
-                  "client_name has " + std::to_string(request.client_name().size()) +
-                      " bytes; at most " + std::to_string(kMaxClientNameBytes) + " are accepted");
+  KP_REQUIRE(request.client_name().size() <= kMaxClientNameBytes,
+             engine::ErrorCode::kInvalidArgument,
+             "client_name has " + std::to_string(request.client_name().size()) +
+                 " bytes; at most " + std::to_string(kMaxClientNameBytes) + " are accepted");
   std::vector<uint32_t> families(request.queue_families().begin(), request.queue_families().end());
   std::shared_ptr<engine::Device> device;
   try {
@@ -102,9 +102,9 @@ std::shared_ptr<Session> SessionRegistry::open(const v1::OpenSessionRequest& req
   }
 
   std::lock_guard<std::mutex> lock(mutex_);
-  engine::require(sessions_.size() < config_.maxSessions, engine::ErrorCode::kResourceExhausted,
-                  "the daemon reached its limit of " + std::to_string(config_.maxSessions) +
-                      " sessions (--max-sessions)");
+  KP_REQUIRE(sessions_.size() < config_.maxSessions, engine::ErrorCode::kResourceExhausted,
+             "the daemon reached its limit of " + std::to_string(config_.maxSessions) +
+                 " sessions (--max-sessions)");
   sessions_.emplace(session->id(), session);
   spdlog::info("session {} opened by {} on device {} (#{})", session->id(), client,
                request.device(), number);

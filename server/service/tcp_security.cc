@@ -15,13 +15,13 @@ using engine::ErrorCode;
 
 std::string readPem(const std::string& flag, const std::string& path) {
   std::ifstream file(path, std::ios::binary);
-  engine::require(file.good(), ErrorCode::kInvalidArgument,
-                  flag + " " + path + ": cannot read the file");
+  KP_REQUIRE(file.good(), ErrorCode::kInvalidArgument,
+             flag + " " + path + ": cannot read the file");
   std::ostringstream contents;
   contents << file.rdbuf();
   const std::string pem = contents.str();
-  engine::require(pem.find("-----BEGIN ") != std::string::npos, ErrorCode::kInvalidArgument,
-                  flag + " " + path + ": not a PEM file (no -----BEGIN line)");
+  KP_REQUIRE(pem.find("-----BEGIN ") != std::string::npos, ErrorCode::kInvalidArgument,
+             flag + " " + path + ": not a PEM file (no -----BEGIN line)");
   return pem;
 }
 
@@ -58,12 +58,12 @@ bool isLoopbackAddress(const std::string& address) {
 }
 
 void checkTlsOptions(const TlsOptions& tls) {
-  engine::require(tls.certFile.empty() == tls.keyFile.empty(), ErrorCode::kInvalidArgument,
-                  tls.certFile.empty() ? "--tls-key needs --tls-cert (the server certificate)"
-                                       : "--tls-cert needs --tls-key (its private key)");
-  engine::require(tls.clientCaFile.empty() || tls.enabled(), ErrorCode::kInvalidArgument,
-                  "--tls-client-ca needs --tls-cert and --tls-key: client certificates are "
-                  "checked only over TLS");
+  KP_REQUIRE(tls.certFile.empty() == tls.keyFile.empty(), ErrorCode::kInvalidArgument,
+             tls.certFile.empty() ? "--tls-key needs --tls-cert (the server certificate)"
+                                  : "--tls-cert needs --tls-key (its private key)");
+  KP_REQUIRE(tls.clientCaFile.empty() || tls.enabled(), ErrorCode::kInvalidArgument,
+             "--tls-client-ca needs --tls-cert and --tls-key: client certificates are "
+             "checked only over TLS");
   if (!tls.enabled()) return;
   readPem("--tls-cert", tls.certFile);
   readPem("--tls-key", tls.keyFile);
@@ -80,11 +80,11 @@ std::shared_ptr<grpc::ServerCredentials> tcpCredentials(const std::string& addre
   checkTlsOptions(tls);
   if (!tls.enabled()) {
     if (!isLoopbackAddress(address)) {
-      engine::require(insecureTcp, ErrorCode::kInvalidArgument,
-                      "refusing to serve " + address +
-                          " without TLS: anyone who reaches it could use the GPU. Give "
-                          "--tls-cert and --tls-key (and --tls-client-ca or --token-file), "
-                          "listen on 127.0.0.1 / ::1 / localhost, or pass --insecure-tcp");
+      KP_REQUIRE(insecureTcp, ErrorCode::kInvalidArgument,
+                 "refusing to serve " + address +
+                     " without TLS: anyone who reaches it could use the GPU. Give "
+                     "--tls-cert and --tls-key (and --tls-client-ca or --token-file), "
+                     "listen on 127.0.0.1 / ::1 / localhost, or pass --insecure-tcp");
       spdlog::warn(
           "serving {} over plain TCP (--insecure-tcp): anyone who reaches it can use "
           "the GPU and read or forge every request",

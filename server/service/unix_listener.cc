@@ -33,10 +33,10 @@ std::string errnoText(int error) {
 sockaddr_un socketAddress(const std::string& path) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
-  engine::require(path.size() < sizeof(address.sun_path), ErrorCode::kInvalidArgument,
-                  "unix:" + path + ": the path is " + std::to_string(path.size()) +
-                      " bytes long; a socket path must be shorter than " +
-                      std::to_string(sizeof(address.sun_path)));
+  KP_REQUIRE(path.size() < sizeof(address.sun_path), ErrorCode::kInvalidArgument,
+             "unix:" + path + ": the path is " + std::to_string(path.size()) +
+                 " bytes long; a socket path must be shorter than " +
+                 std::to_string(sizeof(address.sun_path)));
   std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
   return address;
 }
@@ -88,8 +88,8 @@ gid_t groupId(const std::string& group) {
   struct group entry {};
   struct group* found = nullptr;
   const int error = ::getgrnam_r(group.c_str(), &entry, buffer.data(), buffer.size(), &found);
-  engine::require(error == 0 && found != nullptr, ErrorCode::kInvalidArgument,
-                  "--socket-group " + group + ": no such group");
+  KP_REQUIRE(error == 0 && found != nullptr, ErrorCode::kInvalidArgument,
+             "--socket-group " + group + ": no such group");
   return found->gr_gid;
 }
 
@@ -98,8 +98,8 @@ gid_t groupId(const std::string& group) {
 mode_t parseSocketMode(const std::string& text) {
   const bool octal =
       !text.empty() && text.size() <= 4 && text.find_first_not_of("01234567") == std::string::npos;
-  engine::require(octal, ErrorCode::kInvalidArgument,
-                  "--socket-mode " + text + ": give octal permission bits such as 0660 or 0600");
+  KP_REQUIRE(octal, ErrorCode::kInvalidArgument,
+             "--socket-mode " + text + ": give octal permission bits such as 0660 or 0600");
   return static_cast<mode_t>(std::stoul(text, nullptr, 8)) & 0777;
 }
 
