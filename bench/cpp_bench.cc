@@ -1,7 +1,8 @@
 // Benchmarks of the C++ client (kp_client) through a running kpd. Prints one JSON object per
 // measurement on stdout (bench/run collects them), in the form of python_bench.py's.
 //
-//   cpp_bench small ADDRESS PATH     small eval latency (PATH: shm | socket)
+//   cpp_bench small ADDRESS PATH              small eval latency (PATH: shm | socket)
+//   cpp_bench bandwidth ADDRESS PATH BYTES...  host -> device -> host round trip
 //
 // PATH "shm" is the same-host fast path (shared memory and the local data socket); "socket"
 // sends host copies over the gRPC connection (a Unix socket or TCP, as ADDRESS says).
@@ -103,6 +104,49 @@ int small(const std::string& address, const std::string& path) {
   return 0;
 }
 
+// The round trip of python_bench.py's bandwidth: the program's array into the host copy,
+// evaluate [SyncDevice, SyncLocal], the host copy out into another array.
+int bandwidth(const std::string& address, const std::string& path,
+              const std::vector<uint64_t>& sizes) {
+  kp::ManagerOptions options;
+  options.address = address;
+  options.sharedMemory = path == "shm";
+  kp::Manager mgr(options);
+  for (uint64_t size : sizes) {
+    const size_t count = size / sizeof(float);
+    const std::vector<float> source(count, 1.5f);
+    std::vector<float> target(count);
+    auto tensor = mgr.tensor(std::vector<float>(count, 0.0f));
+    auto seq = mgr.sequence()
+                   ->record<kp::OpTensorSyncDevice>({tensor})
+                   ->record<kp::OpTensorSyncLocal>({tensor});
+    auto run = [&] {
+      std::memcpy(tensor->data(), source.data(), size);
+      seq->eval();
+      std::memcpy(target.data(), tensor->data(), size);
+    };
+    const int iterations = size >= (64u << 20) ? 5 : size >= (1u << 20) ? 20 : 200;
+    run();
+    const std::vector<double> micros = timed(iterations, run);
+    double sum = 0;
+    for (double value : micros) sum += value;
+    std::printf(
+        "{\"bench\": \"bandwidth\", \"path\": \"cpp-%s\", \"bytes\": %llu, \"n\": %zu, "
+        "\"p50_us\": %.2f, \"p99_us\": %.2f, \"mean_us\": %.2f}\n",
+        path.c_str(), static_cast<unsigned long long>(size), micros.size(),
+        percentile(micros, 0.5), percentile(micros, 0.99),
+        sum / static_cast<double>(micros.size()));
+    std::fflush(stdout);
+    if (target.back() != 1.5f) {
+      std::fprintf(stderr, "cpp_bench: the round trip gave wrong values\n");
+      return 1;
+    }
+    seq->destroy();
+    tensor->destroy();
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -111,10 +155,17 @@ int main(int argc, char** argv) {
     if (args.size() == 3 && args[0] == "small" && (args[2] == "shm" || args[2] == "socket")) {
       return small(args[1], args[2]);
     }
+    if (args.size() >= 4 && args[0] == "bandwidth" && (args[2] == "shm" || args[2] == "socket")) {
+      std::vector<uint64_t> sizes;
+      for (size_t i = 3; i < args.size(); ++i) sizes.push_back(std::stoull(args[i]));
+      return bandwidth(args[1], args[2], sizes);
+    }
   } catch (const std::exception& error) {
     std::fprintf(stderr, "cpp_bench: %s\n", error.what());
     return 1;
   }
-  std::fprintf(stderr, "usage: cpp_bench small ADDRESS shm|socket\n");
+  std::fprintf(stderr,
+               "usage: cpp_bench small ADDRESS shm|socket\n"
+               "       cpp_bench bandwidth ADDRESS shm|socket BYTES...\n");
   return 2;
 }
