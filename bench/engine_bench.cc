@@ -130,8 +130,12 @@ void saxpy(const std::shared_ptr<Device>& device, const std::vector<uint64_t>& c
       keep.insert(keep.end(), {x, y});
     }
     sequence->eval();
+    // About a second of evaluations (5 to 200): a GPU evaluates 2^28 floats in a millisecond,
+    // where a few samples would be noise. python_bench.py's saxpy uses the same rule.
+    const double once = timeMicros(1, [&] { sequence->eval(); })[0];
+    const int iterations = static_cast<int>(std::clamp(1e6 / std::max(once, 1.0), 5.0, 200.0));
     report("saxpy", "engine", ",\"floats\":" + std::to_string(count),
-           timeMicros(count >= (1ull << 26) ? 5 : 10, [&] { sequence->eval(); }));
+           timeMicros(iterations, [&] { sequence->eval(); }));
   }
 }
 

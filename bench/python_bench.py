@@ -122,8 +122,11 @@ def saxpy(address: str, spirv_path: str, counts: List[int]) -> None:
                 seq.record(kp.OpAlgoDispatch(algo))
                 keep += [x, y, algo]
             seq.eval()
+            # About a second of evaluations (5 to 200), as engine_bench's saxpy.
+            once = timed(1, seq.eval)[0]
+            iterations = int(min(200, max(5, 1e6 / max(once, 1.0))))
             emit(bench="saxpy", path="python-daemon", floats=count,
-                 **stats(timed(5 if count >= 1 << 26 else 10, seq.eval)))
+                 **stats(timed(iterations, seq.eval)))
             for obj in keep:
                 obj.destroy()
 

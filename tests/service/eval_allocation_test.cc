@@ -5,36 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <new>
 #include <string>
 #include <vector>
 
+#include "allocation_counter.h"
 #include "device_pool.h"
 #include "instance.h"
 #include "session_registry.h"
-
-namespace {
-
-thread_local long allocations = 0;
-
-}  // namespace
-
-void* operator new(std::size_t bytes) {
-  ++allocations;
-  if (void* memory = std::malloc(bytes == 0 ? 1 : bytes)) return memory;
-  throw std::bad_alloc();
-}
-
-void operator delete(void* memory) noexcept {
-  std::free(memory);
-}
-
-void operator delete(void* memory, std::size_t) noexcept {
-  std::free(memory);
-}
 
 namespace kp::service {
 namespace {
@@ -141,9 +120,9 @@ TEST_P(EvalAllocationTest, EvaluatingARecordedSequenceAgainAllocatesNothing) {
       const float value = static_cast<float>(i);
       std::memcpy(upload->mutable_data()->data(), &value, sizeof(value));
     }
-    const long before = allocations;
+    const long before = test::allocations;
     eval(request, &response);
-    counted += allocations - before;
+    counted += test::allocations - before;
     ASSERT_TRUE(response.finished());
     if (upload) {
       ASSERT_EQ(response.downloads_size(), 1);
