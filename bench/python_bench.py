@@ -5,6 +5,7 @@
     python_bench.py saxpy ADDRESS SPIRV FLOATS...
     python_bench.py concurrency ADDRESS CLIENTS SECONDS
     python_bench.py memory ADDRESS KPD_PID TENSORS
+    python_bench.py loopback BYTES...           raw TCP loopback round trip (no kpd)
 
 PATH "shm" is the same-host fast path (shared memory + local data socket); "socket" sends
 host copies over the gRPC connection (Unix socket or TCP, as ADDRESS says).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import socket
 import sys
 import time
 from typing import Callable, List
@@ -103,6 +105,53 @@ def bandwidth(address: str, path: str, sizes: List[int]) -> None:
             assert target[-1] == 1.5
             tensor.destroy()
             seq.destroy()
+
+
+def _echo(listener: socket.socket) -> None:
+    """Receives `size` bytes (announced in 8 bytes), then sends them back; until closed."""
+    conn, _ = listener.accept()
+    with conn:
+        buffer = bytearray()
+        while True:
+            header = conn.recv(8, socket.MSG_WAITALL)
+            if len(header) < 8:
+                return
+            size = int.from_bytes(header, "little")
+            if len(buffer) < size:
+                buffer = bytearray(size)
+            view = memoryview(buffer)[:size]
+            got = 0
+            while got < size:
+                got += conn.recv_into(view[got:])
+            conn.sendall(view)
+
+
+def loopback(sizes: List[int]) -> None:
+    """The floor of any TCP path: the bytes of one tensor to another process over loopback
+    TCP and back, sequentially (as WriteTensorStream then ReadTensorStream move them), with
+    no gRPC, no protobuf and no GPU."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = multiprocessing.Process(target=_echo, args=(listener,), daemon=True)
+    server.start()
+    with socket.create_connection(listener.getsockname()) as conn:
+        for size in sizes:
+            source = bytes(size)
+            target = bytearray(size)
+            view = memoryview(target)
+
+            def run() -> None:
+                conn.sendall(size.to_bytes(8, "little"))
+                conn.sendall(source)
+                got = 0
+                while got < size:
+                    got += conn.recv_into(view[got:])
+
+            iterations = 5 if size >= 64 << 20 else 20 if size >= 1 << 20 else 200
+            run()
+            emit(bench="bandwidth", path="tcp-loopback", bytes=size,
+                 **stats(timed(iterations, run)))
+    server.join(5)
+    listener.close()
 
 
 def saxpy(address: str, spirv_path: str, counts: List[int]) -> None:
@@ -207,6 +256,8 @@ def main(argv: List[str]) -> None:
         concurrency(argv[2], int(argv[3]), float(argv[4]))
     elif what == "memory":
         memory(argv[2], int(argv[3]), int(argv[4]))
+    elif what == "loopback":
+        loopback([int(v) for v in argv[2:]])
     else:
         raise SystemExit(__doc__)
 
