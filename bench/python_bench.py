@@ -214,7 +214,13 @@ def concurrency(address: str, clients: int, seconds: float) -> None:
         else:
             results.append(item)
     for process in processes:
-        process.join()
+        # Its samples are in: a client that does not exit (gRPC Python can hang at interpreter
+        # exit, rarely) must not stop the benchmark.
+        process.join(60)
+        if process.is_alive():
+            print("python_bench: a client did not exit within 60 s of reporting; killed it",
+                  file=sys.stderr)
+            process.kill()
     samples = [s for r in results for s in r]
     emit(bench="concurrency", path="python-shm", clients=clients,
          evals_per_s=round(len(samples) / seconds, 1), **stats(samples))
