@@ -24,13 +24,13 @@ _HEADER = struct.Struct("<I")
 
 
 def _spin_budget() -> float:
-    """Seconds to poll for a reply before sleeping on the socket: $KP_SPIN_US microseconds,
-    default 0. Measured on the 16-core GPU host, polling made small evaluations slower, not
-    faster (the polling reads contend with the daemon's write), as in the C++ client."""
+    """Seconds to poll for a reply before sleeping: waking a sleeping process costs tens of
+    microseconds per evaluation. Polling pays only where cores are to spare (not on small
+    machines, where it would take CPU from the daemon and its driver). $KP_SPIN_US sets it."""
     value = os.environ.get("KP_SPIN_US")
     if value is not None:
         return max(0, int(value)) / 1e6
-    return 0.0
+    return 0.002 if (os.cpu_count() or 1) >= 8 else 0.0
 
 
 _SPIN_S = _spin_budget()

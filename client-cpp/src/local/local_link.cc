@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 namespace kp::detail {
 namespace {
@@ -32,7 +33,7 @@ std::chrono::microseconds LocalLink::spinBudget() {
     if (const char* value = std::getenv("KP_SPIN_US")) {
       return std::chrono::microseconds(std::max(0L, std::strtol(value, nullptr, 10)));
     }
-    return std::chrono::microseconds(0);
+    return std::chrono::microseconds(std::thread::hardware_concurrency() >= 8 ? 2000 : 0);
   }();
   return budget;
 }

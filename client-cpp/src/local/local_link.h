@@ -23,10 +23,9 @@ class LinkError : public std::runtime_error {
 /// pools them. The receive buffer is kept between calls: a round trip allocates nothing once
 /// it has seen replies of the size it gets.
 ///
-/// A link may first poll for the reply for up to spinBudget() before sleeping on the socket.
-/// Off by default: measured on the 16-core GPU host, polling made small evaluations slower
-/// (C++ 73-80 µs polling for up to 2 ms against 64-68 µs sleeping; Python 118-127 against
-/// 110-123), as the polling reads contend with the daemon's write on the socket.
+/// Waking a process that sleeps on the socket costs tens of microseconds per evaluation, so a
+/// link first polls for the reply for up to spinBudget(); where cores are few that would take
+/// CPU from the daemon and its driver instead, and the budget is 0.
 class LocalLink {
  public:
   /// Connects to the Unix socket at `path`. Throws LinkError.
@@ -36,7 +35,7 @@ class LocalLink {
   LocalLink& operator=(const LocalLink&) = delete;
 
   /// How long a round trip polls for its reply before sleeping: $KP_SPIN_US microseconds when
-  /// set, else 0 (as the Python client).
+  /// set, else 2000 µs on machines with 8 or more cores and none below (as the Python client).
   static std::chrono::microseconds spinBudget();
 
   /// Sends `frame` (a whole frame: the 4-byte length and a serialized LocalRequest) and parses
