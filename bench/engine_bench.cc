@@ -4,6 +4,8 @@
 //   engine_bench small              small eval latency (sync+multiply+sync, dispatch only)
 //   engine_bench bandwidth SIZES    host->device->host round trip per size (bytes)
 //   engine_bench saxpy N...         saxpy on N floats (GPU-bound)
+//   engine_bench pingpong           4 bytes to another process and back over a Unix socket:
+//                                   the floor of any call from one process to another
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -11,6 +13,10 @@
 #include <cstring>
 #include <string>
 #include <vector>
+
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "engine.h"
 #include "multiply.h"
@@ -139,6 +145,33 @@ void saxpy(const std::shared_ptr<Device>& device, const std::vector<uint64_t>& c
   }
 }
 
+// No Vulkan: a forked child echoes 4-byte messages on a socketpair. A daemon call on the
+// same host costs at least this (the client wakes the daemon, the daemon wakes the client).
+void pingpong() {
+  int sockets[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sockets) != 0) return;
+  const pid_t child = ::fork();
+  char message[4] = {};
+  if (child == 0) {
+    ::close(sockets[0]);
+    while (::read(sockets[1], message, sizeof(message)) == sizeof(message)) {
+      if (::write(sockets[1], message, sizeof(message)) != sizeof(message)) break;
+    }
+    ::_exit(0);
+  }
+  ::close(sockets[1]);
+  auto roundTrip = [&] {
+    if (::write(sockets[0], message, sizeof(message)) != sizeof(message) ||
+        ::read(sockets[0], message, sizeof(message)) != sizeof(message)) {
+      std::abort();
+    }
+  };
+  timeMicros(2000, roundTrip);
+  report("small_eval", "unix-pingpong", ",\"sequence\":\"none\"", timeMicros(20000, roundTrip));
+  ::close(sockets[0]);
+  ::waitpid(child, nullptr, 0);
+}
+
 std::vector<uint64_t> numbers(int argc, char** argv, int from) {
   std::vector<uint64_t> values;
   for (int i = from; i < argc; ++i) values.push_back(std::strtoull(argv[i], nullptr, 10));
@@ -149,8 +182,13 @@ std::vector<uint64_t> numbers(int argc, char** argv, int from) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: engine_bench small | bandwidth BYTES... | saxpy FLOATS...\n");
+    std::fprintf(stderr,
+                 "usage: engine_bench small | bandwidth BYTES... | saxpy FLOATS... | pingpong\n");
     return 2;
+  }
+  if (std::string(argv[1]) == "pingpong") {
+    pingpong();
+    return 0;
   }
   auto instance = Instance::create();
   auto device = Device::open(instance, 0);
