@@ -2,6 +2,7 @@
 gRPC errors into kp exceptions."""
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -236,3 +237,4 @@ class Connection:
             if threading.current_thread() is not self._watcher:
                 self._watcher.join(timeout=5)
             self.channel.close()
+            gc.collect()  # see kp.manager._close_open_managers: not at interpreter exit
