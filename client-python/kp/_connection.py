@@ -2,7 +2,6 @@
 gRPC errors into kp exceptions."""
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import threading
@@ -237,4 +236,3 @@ class Connection:
             if threading.current_thread() is not self._watcher:
                 self._watcher.join(timeout=5)
             self.channel.close()
-            gc.collect()  # see kp.manager._close_open_managers: not at interpreter exit
