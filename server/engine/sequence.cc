@@ -167,7 +167,7 @@ void Sequence::eval() {
   evalAwait(UINT64_MAX);
 }
 
-void Sequence::evalAsync() {
+void Sequence::evalAsync(const std::function<void()>& beforeSubmit) {
   std::unique_lock<std::mutex> lock(mutex_);
   // A thread may still be returning from the previous evaluation's fence wait. Wait for it
   // before checking the state: the wait releases the mutex, so another evalAsync could start
@@ -176,6 +176,7 @@ void Sequence::evalAsync() {
   noAwaiters_.wait(lock, [this] { return awaiters_ == 0; });
   requireIdle("evaluate");
   checkOpsUsable();
+  if (beforeSubmit) beforeSubmit();
   if (commandBufferStale_ || recording_) recordCommandBuffer();
   for (const auto& op : ops_) op->preEval();
   VkFence fence = fence_.get();
@@ -228,11 +229,6 @@ bool Sequence::isRecording() const {
 bool Sequence::isInit() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return static_cast<bool>(commandPool_);
-}
-
-void Sequence::checkUsable() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  checkOpsUsable();
 }
 
 void Sequence::checkOpsUsable() const {

@@ -11,6 +11,7 @@
 #include <vulkan/vulkan.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <condition_variable>
 #include <mutex>
@@ -52,8 +53,10 @@ class Sequence {
   // Submits and waits for completion.
   void eval();
   // Submits and returns. FailedPrecondition if the sequence is running or an op's tensors or
-  // algorithm were destroyed.
-  void evalAsync();
+  // algorithm were destroyed (the message then starts with "ops[i]: "). `beforeSubmit`, if
+  // given, runs once those checks passed, just before the ops' preEval: for work that must not
+  // happen when the evaluation is refused (the service writes a request's uploads there).
+  void evalAsync(const std::function<void()>& beforeSubmit = nullptr);
   // Waits up to `timeoutNs` for the running evaluation. Returns true once it has completed (and
   // ran the ops' postEval), false on timeout: the sequence then stays running and awaitable.
   // Returns true at once if nothing is running. DeviceLost if the device is lost (the sequence
@@ -81,9 +84,6 @@ class Sequence {
   uint32_t queueIndex() const { return queueIndex_; }
   uint32_t totalTimestamps() const { return totalTimestamps_; }
   std::vector<std::shared_ptr<Op>> ops() const;
-  // Error unless every recorded op can run (its tensors and algorithm are alive); the message
-  // starts with "ops[i]: ". evalAsync checks this itself.
-  void checkUsable() const;
   const std::shared_ptr<Device>& device() const { return device_; }
   const std::string& owner() const { return *owner_; }
 

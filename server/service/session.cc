@@ -459,8 +459,8 @@ void Session::recordSequence(const v1::RecordSequenceRequest& request) {
 
 // ---- evaluation ----
 
-void Session::applyUploads(const v1::EvalRequest& request) {
-  // Member scratch vectors (applyUploads runs under mutex_): no allocation per evaluation.
+void Session::checkUploads(const v1::EvalRequest& request) {
+  // Member scratch vectors (this runs under mutex_): no allocation per evaluation.
   uploadHandles_.clear();
   uploadWrites_.clear();
   for (const v1::TensorData& upload : request.uploads()) uploadHandles_.push_back(upload.tensor());
@@ -492,7 +492,9 @@ void Session::applyUploads(const v1::EvalRequest& request) {
                    " is used by a running evaluation; await it before uploading to the tensor");
     uploadWrites_.emplace_back(tensor.get(), &upload.data());
   }
-  // Only write once everything is known to be valid: a bad request changes nothing.
+}
+
+void Session::writeUploads() {
   for (const auto& [tensor, data] : uploadWrites_) tensor->setHostData(data->data(), data->size());
 }
 
@@ -518,8 +520,8 @@ std::shared_ptr<Session::SequenceEntry> Session::submit(const v1::EvalRequest& r
     entry->sequence = engine::Sequence::create(device_, 0, 0, id_);
     for (auto& op : built.ops) entry->sequence->record(std::move(op));
     entry->downloads = std::move(built.downloads);
-    applyUploads(request);
-    entry->sequence->evalAsync();
+    checkUploads(request);
+    entry->sequence->evalAsync([this] { writeUploads(); });
     anonymous_.push_back(entry);
     return entry;
   }
@@ -540,23 +542,17 @@ std::shared_ptr<Session::SequenceEntry> Session::submit(const v1::EvalRequest& r
              name() + " is running; await it before evaluating it again");
   requireReplyFits(built ? built->downloads : entry->downloads, entry->sequence->totalTimestamps(),
                    request.inline_download_limit(), request.sequence());
-  if (!built) {
-    // The recorded ops' tensors and algorithms may have been destroyed since: refuse before
-    // the uploads change anything (evalAsync checks again, under the sequence's lock).
-    try {
-      entry->sequence->checkUsable();
-    } catch (const engine::Error& error) {
-      throw engine::Error(error.code(), name() + ": " + error.what());
-    }
-  }
   if (built) {
     entry->sequence->clear();
     for (auto& op : built->ops) entry->sequence->record(std::move(op));
     entry->downloads = std::move(built->downloads);
   }
-  applyUploads(request);
+  checkUploads(request);
   try {
-    entry->sequence->evalAsync();
+    // The uploads are written once evalAsync has found the sequence able to run (its ops'
+    // tensors and algorithms may have been destroyed since it was recorded): a refused
+    // evaluation changes nothing.
+    entry->sequence->evalAsync([this] { writeUploads(); });
   } catch (const engine::Error& error) {
     throw engine::Error(error.code(), name() + ": " + error.what());
   }

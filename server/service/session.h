@@ -130,7 +130,10 @@ class Session {
   SequenceEntry& sequenceEntry(uint64_t handle, const std::string& field);  // requires mutex_
   bool usedByRunningEvaluation(const engine::Tensor* tensor,
                                const engine::Algorithm* algorithm) const;  // requires mutex_
-  void applyUploads(const v1::EvalRequest& request);                       // requires mutex_
+  // Validates the request's uploads and notes them for writeUploads, which writes them into
+  // the tensors' host copies (both require mutex_).
+  void checkUploads(const v1::EvalRequest& request);
+  void writeUploads();
   // Validates the request and submits it; returns the entry that runs it.
   std::shared_ptr<SequenceEntry> submit(const v1::EvalRequest& request, bool allowAnonymous);
   void collect(const SequenceEntry& entry, uint64_t inlineLimit,
@@ -157,7 +160,7 @@ class Session {
   std::atomic<Clock::rep> lastActive_;
   HandleTable<engine::Tensor> tensors_{"tensor"};
   HandleTable<engine::Algorithm> algorithms_{"algorithm"};
-  // applyUploads' scratch space, reused by every evaluation (requires mutex_).
+  // checkUploads' scratch space, reused by every evaluation (requires mutex_).
   std::vector<uint64_t> uploadHandles_;
   std::vector<std::pair<engine::Tensor*, const std::string*>> uploadWrites_;
   HandleTable<SequenceEntry> sequences_{"sequence"};
