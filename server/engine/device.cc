@@ -249,16 +249,29 @@ Device::Stall Device::stall(Clock::time_point now) {
   return worst;
 }
 
-bool Device::busy() {
-  std::lock_guard<std::mutex> lock(trackMutex_);
-  reapOrphans();
+uint32_t Device::countPending(uint32_t limit) {
+  uint32_t pending = 0;
   for (auto& [ticket, submission] : inFlight_) {
     if (submission.finished) continue;
-    if (fencePending(submission.fence)) return true;
+    if (fencePending(submission.fence)) {
+      if (++pending == limit) break;
+      continue;
+    }
     submission.finished = true;
     progressAt_[submission.queue] = Clock::now();
   }
-  return false;
+  return pending;
+}
+
+bool Device::busy() {
+  std::lock_guard<std::mutex> lock(trackMutex_);
+  reapOrphans();
+  return countPending(1) > 0;
+}
+
+uint32_t Device::pendingSubmissions() {
+  std::lock_guard<std::mutex> lock(trackMutex_);
+  return countPending(UINT32_MAX);
 }
 
 uint32_t Device::memoryType(uint32_t typeBits, VkMemoryPropertyFlags required,

@@ -125,6 +125,8 @@ class Device : public std::enable_shared_from_this<Device> {
   // tracked submission's fence). Also frees the set-up work of failed runOnce calls that has
   // finished since.
   bool busy();
+  // How many submissions have not finished yet (queued or running; a non-blocking check).
+  uint32_t pendingSubmissions();
 
  private:
   Device() = default;
@@ -152,6 +154,9 @@ class Device : public std::enable_shared_from_this<Device> {
   // Whether `fence` may still be pending (VK_NOT_READY); a lost device's fences are not.
   bool fencePending(VkFence fence) const;
   void reapOrphans();  // requires trackMutex_
+  // Counts the submissions whose fence is still pending, stopping at `limit`, and notes the
+  // others as finished.
+  uint32_t countPending(uint32_t limit);  // requires trackMutex_
 
   std::shared_ptr<Instance> instance_;
   VkPhysicalDevice physical_ = VK_NULL_HANDLE;

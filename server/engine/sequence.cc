@@ -221,6 +221,11 @@ bool Sequence::isExecuting() const {
   return vkGetFenceStatus(device_->handle(), fence_.get()) == VK_NOT_READY;
 }
 
+bool Sequence::isAwaited() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return awaiters_ > 0;
+}
+
 bool Sequence::isRecording() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return recording_;

@@ -67,6 +67,8 @@ class Sequence {
   bool isRunning() const;
   // True while the GPU still executes the submitted work (a non-blocking fence check).
   bool isExecuting() const;
+  // True while some thread waits for the running evaluation (evalAwait, destroy).
+  bool isAwaited() const;
   // True from the first record() after an evaluation (or clear) until the next evaluation.
   bool isRecording() const;
   bool isInit() const;

@@ -229,6 +229,7 @@ grpc::Status ComputeService::GetStatus(grpc::ServerContext* context, const v1::G
     }
     response->set_device_resets(pool_.resets());
     response->set_retired_devices(pool_.retiredCount());
+    response->set_pending_submissions(pool_.pendingSubmissions());
   });
 }
 

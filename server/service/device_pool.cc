@@ -105,6 +105,14 @@ std::vector<std::pair<uint32_t, uint64_t>> DevicePool::memoryUsage() const {
   return {totals.begin(), totals.end()};
 }
 
+uint32_t DevicePool::pendingSubmissions() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  uint32_t pending = 0;
+  for (const auto& [key, device] : devices_) pending += device->pendingSubmissions();
+  for (const Retired& entry : retired_) pending += entry.device->pendingSubmissions();
+  return pending;
+}
+
 // ---- recovery ----
 
 size_t DevicePool::wedgedCount(uint32_t index) const {

@@ -47,6 +47,8 @@ class DevicePool {
   // (device index, bytes allocated) summed over every device of each index, the retired ones
   // included.
   std::vector<std::pair<uint32_t, uint64_t>> memoryUsage() const;
+  // Work submitted to any device, retired ones included, that has not finished yet.
+  uint32_t pendingSubmissions() const;
 
   // ---- recovery ----
 

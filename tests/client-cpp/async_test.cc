@@ -2,15 +2,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 
+#include "gate.h"
 #include "kp/kp.hpp"
 #include "kpd_process.h"
 
 namespace kp::test {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 // Busy work: every invocation steps a generator push.iterations times (lavapipe caps any
 // loop at 65535 iterations, so long work comes from many invocations, not long loops).
@@ -71,23 +69,23 @@ TEST_F(AsyncTest, EvalAsyncWithOp) {
 
 TEST_F(AsyncTest, EvalAsyncIsAsynchronous) {
   std::shared_ptr<TensorT<uint32_t>> t;
-  auto seq = slowSequence(t);
-  const auto started = Clock::now();
-  seq->evalAsync();
-  const auto submitted = Clock::now() - started;
+  auto seq = slowSequence(t);  // before the gate closes: a new tensor's upload would wait too
+  Gate gate(kpd_->address());
+  ASSERT_TRUE(gate.close());
+  seq->evalAsync();  // returns while the gate holds the queue: had it waited, the gate would
+  gate.open();       // have given up before this line, and nothing would have seen it open
   seq->evalAwait();
-  const auto finished = Clock::now() - started;
+  EXPECT_TRUE(gate.held()) << "evalAsync waited for the evaluation";
   EXPECT_EQ(t->vector()[1], 42u);
-  EXPECT_LT(submitted, finished / 2);
 }
 
 TEST_F(AsyncTest, AwaitTimeoutLeavesSequenceAwaitable) {
   std::shared_ptr<TensorT<uint32_t>> t;
-  auto seq = slowSequence(t);
+  auto seq = slowSequence(t);  // before the gate closes: a new tensor's upload would wait too
+  Gate gate(kpd_->address());
+  ASSERT_TRUE(gate.close());
   seq->evalAsync();
-  const auto started = Clock::now();
-  seq->evalAwait(1000);  // 1 µs: not finished
-  EXPECT_LT(Clock::now() - started, std::chrono::milliseconds(200));
+  seq->evalAwait(1000);  // 1 µs: the gate holds the work
   EXPECT_TRUE(seq->isRunning());
   EXPECT_EQ(t->vector()[1], 0u);
   try {
@@ -99,9 +97,11 @@ TEST_F(AsyncTest, AwaitTimeoutLeavesSequenceAwaitable) {
   EXPECT_THROW(seq->evalAsync(), FailedPreconditionError);
   EXPECT_THROW(seq->record<OpTensorSyncLocal>({t}), FailedPreconditionError);
   EXPECT_THROW(seq->clear(), FailedPreconditionError);
+  gate.open();
   seq->evalAwait();
   EXPECT_FALSE(seq->isRunning());
   EXPECT_EQ(t->vector()[1], 42u);
+  EXPECT_TRUE(gate.held()) << "the timed-out await waited for the evaluation";
 }
 
 TEST_F(AsyncTest, TwoSequencesInFlight) {

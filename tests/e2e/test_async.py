@@ -1,10 +1,9 @@
 """eval_async / eval_await, including a timeout that leaves the sequence awaitable."""
-import time
-
 import numpy as np
 import pytest
 
 import kp
+from gate import Gate
 
 # Busy work: every invocation steps a generator push.iterations times (lavapipe caps any
 # loop at 65535 iterations, so long work comes from many invocations, not long loops).
@@ -53,29 +52,33 @@ def test_eval_async_with_op(mgr):
     assert b.data().tolist() == [7, 8, 9]
 
 
-def test_eval_async_is_asynchronous(mgr):
+def test_eval_async_is_asynchronous(daemon, mgr):
     # Kompute's Python eval_async() without an op ran synchronously; here it returns at once.
-    t, seq = slow_sequence(mgr)
-    started = time.monotonic()
-    seq.eval_async()
-    submitted = time.monotonic() - started
-    seq.eval_await()
-    finished = time.monotonic() - started
+    t, seq = slow_sequence(mgr)  # before the gate closes: a new tensor's upload would wait too
+    with Gate(daemon.address) as gate:
+        gate.close()
+        seq.eval_async()  # returns while the gate holds the queue: had it waited, the gate
+        gate.open()       # would have given up first, and nothing would have seen it open
+        seq.eval_await()
+        assert gate.held(), "eval_async waited for the evaluation"
     assert t.data()[1] == 42
-    assert submitted < finished / 2, (submitted, finished)
 
 
-def test_await_timeout_leaves_sequence_awaitable(mgr):
+def test_await_timeout_leaves_sequence_awaitable(daemon, mgr):
     t, seq = slow_sequence(mgr)
-    seq.eval_async()
-    seq.eval_await(1000)  # 1 µs: not finished
-    assert seq.is_running()
-    assert t.data()[1] == 0
-    with pytest.raises(kp.FailedPreconditionError, match="running"):
-        seq.eval()
-    seq.eval_await()
-    assert not seq.is_running()
-    assert t.data()[1] == 42
+    with Gate(daemon.address) as gate:
+        gate.close()
+        seq.eval_async()
+        seq.eval_await(1000)  # 1 µs: the gate holds the work
+        assert seq.is_running()
+        assert t.data()[1] == 0
+        with pytest.raises(kp.FailedPreconditionError, match="running"):
+            seq.eval()
+        gate.open()
+        seq.eval_await()
+        assert not seq.is_running()
+        assert t.data()[1] == 42
+        assert gate.held(), "the timed-out await waited for the evaluation"
 
 
 def test_timestamps(mgr):

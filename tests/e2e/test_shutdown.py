@@ -9,32 +9,20 @@ import pytest
 
 import kp
 from conftest import Daemon
-from test_async import SLOW, SLOW_ITERATIONS
-
-# Seconds of GPU work the evaluations under SIGTERM last. The work is sized by measuring this
-# machine's speed first (lavapipe caps loops at 65535 iterations, so the length comes from the
-# number of invocations): a fixed size that takes 2 s here took under 0.6 s on a faster CI host.
-LONG_SECONDS = 3.0
-CALIBRATION_WORKGROUPS = 50
+from gate import Gate, wait_until
 
 
-def long_workgroups(mgr) -> int:
-    """The workgroup count that makes the SLOW shader run about LONG_SECONDS here."""
-    t = mgr.tensor_t(np.zeros(2, dtype=np.uint32))
-    algo = mgr.algorithm([t], SLOW, (CALIBRATION_WORKGROUPS, 1, 1), push_consts=SLOW_ITERATIONS)
-    seq = mgr.sequence().record(kp.OpAlgoDispatch(algo))
-    seq.eval()  # the pipeline is built on the first evaluation: time the second one
-    started = time.monotonic()
-    seq.eval()
-    per_workgroup = max(time.monotonic() - started, 1e-3) / CALIBRATION_WORKGROUPS
-    return min(65535, max(CALIBRATION_WORKGROUPS, int(LONG_SECONDS / per_workgroup)))
-
-
-def long_sequence(mgr, payload=None):
-    """About LONG_SECONDS of GPU work; its reply also carries `payload` (a tensor) if given."""
-    t = mgr.tensor_t(np.zeros(2, dtype=np.uint32))
-    workgroups = (long_workgroups(mgr), 1, 1)
-    algo = mgr.algorithm([t], SLOW, workgroups, push_consts=SLOW_ITERATIONS)
+def synced_sequence(mgr, payload=None):
+    """t = [1, 2] uploaded, doubled by a shader and downloaded; the reply also carries
+    `payload` (a tensor) if given."""
+    t = mgr.tensor([1, 2])
+    double = """
+    #version 450
+    layout(local_size_x = 1) in;
+    layout(set = 0, binding = 0) buffer A { float a[]; };
+    void main() { a[gl_GlobalInvocationID.x] *= 2.0; }
+    """
+    algo = mgr.algorithm([t], double)
     synced = [t] if payload is None else [t, payload]
     seq = mgr.sequence().record(kp.OpTensorSyncDevice([t])).record(
         kp.OpAlgoDispatch(algo)).record(kp.OpTensorSyncLocal(synced))
@@ -57,26 +45,30 @@ def eval_in_thread(t, seq):
     return thread, result
 
 
+def eval_behind_gate(d: Daemon, gate: Gate, t, seq):
+    """Closes `gate`, then starts seq.eval() on a thread and returns once kpd has submitted it
+    (it waits behind the gate until the gate opens)."""
+    gate.close()
+    thread, result = eval_in_thread(t, seq)
+    assert wait_until(lambda: d.status().pending_submissions == 2), d.status()
+    return thread, result
+
+
 def test_sigterm_lets_a_running_eval_finish():
     d = Daemon("--drain-ms", "60000")
+    gate = None
     try:
+        # A 64 MiB download takes a while: kpd must not end the session before it is done.
         mgr = kp.Manager(address=d.address)
         other = kp.Manager(address=d.address)
-        # A 64 MiB reply takes a while to send: kpd must not stop gRPC before it is sent.
         payload = mgr.tensor(np.arange(16 * 1024 * 1024, dtype=np.float32))
-        t, seq = long_sequence(mgr, payload)
-        seq.eval()
-        expected = t.data().copy()
-        assert expected[1] == 42
-        t.data()[:] = 0
+        t, seq = synced_sequence(mgr, payload)
         payload.data()[:] = 0
+        gate = Gate(d.address)
+        thread, result = eval_behind_gate(d, gate, t, seq)
 
-        thread, result = eval_in_thread(t, seq)
-        time.sleep(0.3)  # the Eval reaches the daemon
-        assert thread.is_alive(), "the evaluation finished before SIGTERM: make it longer"
         d.process.send_signal(signal.SIGTERM)
-        assert d.wait_for(lambda: "for 1 call(s) in flight" in d.log(), 5), d.log()
-
+        assert d.wait_for(lambda: "for 1 call(s) in flight" in d.log(), 30), d.log()
         # While it drains, kpd takes no new work: no new session, no new call.
         with pytest.raises(kp.UnavailableError):
             kp.Manager(address=d.address)
@@ -84,35 +76,43 @@ def test_sigterm_lets_a_running_eval_finish():
             other.list_devices()
         assert d.process.poll() is None and thread.is_alive()
 
+        gate.open()  # no call to kpd: the gate's flags are shared memory
         thread.join(60)
         assert "error" not in result, result
-        np.testing.assert_array_equal(result["data"], expected)
+        np.testing.assert_array_equal(result["data"], [2, 4])
         np.testing.assert_array_equal(payload.data()[-3:], [16777213, 16777214, 16777215])
+        assert gate.held(), "the evaluation was running when SIGTERM came"
         assert d.process.wait(timeout=30) == 0
         assert d.wait_for(lambda: mgr._conn.closed_reason is not None, 5)
         assert "shutting down" in mgr._conn.closed_reason
         assert "waiting up to 60000 ms for 1 call(s) in flight" in d.log()
         assert "cancelling" not in d.log()
     finally:
+        if gate:
+            gate.release()
         d.cleanup()
 
 
 def test_drain_is_bounded_by_drain_ms():
     d = Daemon("--drain-ms", "300")
+    gate = None
     try:
         mgr = kp.Manager(address=d.address)
-        t, seq = long_sequence(mgr)
-        thread, result = eval_in_thread(t, seq)
-        time.sleep(0.3)
-        assert thread.is_alive(), "the evaluation finished before SIGTERM: make it longer"
+        t, seq = synced_sequence(mgr)
+        gate = Gate(d.address)
+        thread, result = eval_behind_gate(d, gate, t, seq)
         d.process.send_signal(signal.SIGTERM)
+        # kpd gives the call up after 300 ms and exits, though the gate still holds its work.
         assert d.process.wait(timeout=30) == 0
         thread.join(30)
         assert not thread.is_alive()
         # The call was given up: the client hears so, it does not hang.
         assert isinstance(result.get("error"), kp.UnavailableError), result
         assert "1 call(s) still running after 300 ms (--drain-ms): cancelling them" in d.log()
+        assert gate.flags.data()[2] == 0, "the gate was still closed"
     finally:
+        if gate:
+            gate.release()
         d.cleanup()
 
 
@@ -120,7 +120,7 @@ def test_sigterm_with_idle_clients_exits_at_once():
     # Open sessions are not calls in flight: kpd ends them (each client hears why) and exits
     # without spending its drain time. (The C++ test KpdProcess.StopsAtOnceWithAnIdleClient-
     # Connected covers gRPC's own wait for idle connections.)
-    d = Daemon("--drain-ms", "10000")
+    d = Daemon("--drain-ms", "60000")
     try:
         managers = [kp.Manager(address=d.address) for _ in range(3)]
         for mgr in managers:
@@ -130,7 +130,8 @@ def test_sigterm_with_idle_clients_exits_at_once():
         d.process.send_signal(signal.SIGTERM)
         assert d.process.wait(timeout=30) == 0
         elapsed = time.monotonic() - started
-        assert elapsed < 2.0, f"kpd took {elapsed:.1f} s to stop with idle clients"
+        # Far below the drain time (60 s), which a wrong wait would spend.
+        assert elapsed < 20.0, f"kpd took {elapsed:.1f} s to stop with idle clients"
         for mgr in managers:
             assert d.wait_for(lambda: mgr._conn.closed_reason is not None, 5)
             assert "shutting down" in mgr._conn.closed_reason
