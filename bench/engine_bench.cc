@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "server/engine/engine.h"
 #include "multiply.h"
 #include "saxpy.h"
 

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "error.h"
-#include "fault_injection.h"
-#include "instance.h"
-#include "server.h"
+#include "server/base/error.h"
+#include "server/engine/fault_injection.h"
+#include "server/engine/instance.h"
+#include "server/service/server.h"
 
 namespace {
 

@@ -1,11 +1,11 @@
-#include "algorithm.h"
+#include "server/engine/algorithm.h"
 
 #include <string>
 
-#include "device.h"
-#include "error.h"
-#include "spirv_interface.h"
-#include "vk_check.h"
+#include "server/engine/device.h"
+#include "server/base/error.h"
+#include "server/engine/shader/spirv_interface.h"
+#include "server/engine/vk_check.h"
 
 namespace kp::engine {
 

@@ -10,10 +10,10 @@
 #include <memory>
 #include <vector>
 
-#include "constants.h"
-#include "pipeline_cache.h"
-#include "tensor.h"
-#include "vk_handle.h"
+#include "server/engine/constants.h"
+#include "server/engine/pipeline_cache.h"
+#include "server/engine/tensor.h"
+#include "server/engine/vk_handle.h"
 
 namespace kp::engine {
 

@@ -1,12 +1,12 @@
-#include "buffer.h"
+#include "server/engine/buffer.h"
 
 #include <string>
 #include <utility>
 
-#include "device.h"
-#include "error.h"
-#include "fault_injection.h"
-#include "vk_check.h"
+#include "server/engine/device.h"
+#include "server/base/error.h"
+#include "server/engine/fault_injection.h"
+#include "server/engine/vk_check.h"
 
 namespace kp::engine {
 

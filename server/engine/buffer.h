@@ -6,7 +6,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "vk_handle.h"
+#include "server/engine/vk_handle.h"
 
 namespace kp::engine {
 

@@ -8,7 +8,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "types.h"
+#include "server/engine/types.h"
 
 namespace kp::engine {
 

@@ -1,4 +1,4 @@
-#include "device.h"
+#include "server/engine/device.h"
 
 #include <spdlog/spdlog.h>
 
@@ -6,10 +6,10 @@
 #include <map>
 #include <string>
 
-#include "error.h"
-#include "fault_injection.h"
-#include "vk_check.h"
-#include "vk_handle.h"
+#include "server/base/error.h"
+#include "server/engine/fault_injection.h"
+#include "server/engine/vk_check.h"
+#include "server/engine/vk_handle.h"
 
 namespace kp::engine {
 

@@ -21,10 +21,10 @@
 #include <string>
 #include <vector>
 
-#include "device_info.h"
-#include "instance.h"
-#include "pipeline_cache.h"
-#include "vk_handle.h"
+#include "server/engine/device_info.h"
+#include "server/engine/instance.h"
+#include "server/engine/pipeline_cache.h"
+#include "server/engine/vk_handle.h"
 
 namespace kp::engine {
 

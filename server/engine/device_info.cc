@@ -1,8 +1,8 @@
-#include "device_info.h"
+#include "server/engine/device_info.h"
 
 #include <cstring>
 
-#include "error.h"
+#include "server/base/error.h"
 
 namespace kp::engine {
 namespace {

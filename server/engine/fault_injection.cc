@@ -1,4 +1,4 @@
-#include "fault_injection.h"
+#include "server/engine/fault_injection.h"
 
 #include <spdlog/spdlog.h>
 
@@ -6,7 +6,7 @@
 #include <mutex>
 #include <sstream>
 
-#include "error.h"
+#include "server/base/error.h"
 
 namespace kp::engine {
 namespace {

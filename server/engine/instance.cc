@@ -1,12 +1,12 @@
-#include "instance.h"
+#include "server/engine/instance.h"
 
 #include <spdlog/spdlog.h>
 
 #include <cstring>
 #include <string>
 
-#include "error.h"
-#include "vk_check.h"
+#include "server/base/error.h"
+#include "server/engine/vk_check.h"
 
 namespace kp::engine {
 namespace {

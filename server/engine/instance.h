@@ -8,7 +8,7 @@
 #include <memory>
 #include <vector>
 
-#include "device_info.h"
+#include "server/engine/device_info.h"
 
 namespace kp::engine {
 

@@ -1,6 +1,6 @@
-#include "pipeline_cache.h"
+#include "server/engine/pipeline_cache.h"
 
-#include "vk_check.h"
+#include "server/engine/vk_check.h"
 
 namespace kp::engine {
 namespace {

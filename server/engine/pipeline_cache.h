@@ -15,8 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "constants.h"
-#include "vk_handle.h"
+#include "server/engine/constants.h"
+#include "server/engine/vk_handle.h"
 
 namespace kp::engine {
 

@@ -1,13 +1,13 @@
-#include "sequence.h"
+#include "server/engine/sequence.h"
 
 #include <spdlog/spdlog.h>
 
 #include <string>
 #include <utility>
 
-#include "device.h"
-#include "error.h"
-#include "vk_check.h"
+#include "server/engine/device.h"
+#include "server/base/error.h"
+#include "server/engine/vk_check.h"
 
 namespace kp::engine {
 namespace {

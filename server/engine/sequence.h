@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "op.h"
-#include "vk_handle.h"
+#include "server/engine/ops/op.h"
+#include "server/engine/vk_handle.h"
 
 namespace kp::engine {
 

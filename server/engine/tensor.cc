@@ -1,10 +1,10 @@
-#include "tensor.h"
+#include "server/engine/tensor.h"
 
 #include <limits>
 #include <string>
 
-#include "device.h"
-#include "error.h"
+#include "server/engine/device.h"
+#include "server/base/error.h"
 
 namespace kp::engine {
 namespace {

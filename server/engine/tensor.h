@@ -14,8 +14,8 @@
 #include <memory>
 #include <vector>
 
-#include "buffer.h"
-#include "types.h"
+#include "server/engine/buffer.h"
+#include "server/engine/types.h"
 
 namespace kp::engine {
 

@@ -1,4 +1,4 @@
-#include "types.h"
+#include "server/engine/types.h"
 
 namespace kp::engine {
 

@@ -1,8 +1,8 @@
-#include "vk_check.h"
+#include "server/engine/vk_check.h"
 
 #include <string>
 
-#include "error.h"
+#include "server/base/error.h"
 
 namespace kp::engine {
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "device_info.h"
+#include "server/engine/device_info.h"
 
 namespace kp::service {
 

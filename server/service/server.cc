@@ -1,4 +1,4 @@
-#include "server.h"
+#include "server/service/server.h"
 
 #include <spdlog/spdlog.h>
 
@@ -6,9 +6,9 @@
 #include <cstdlib>
 #include <optional>
 
-#include "bearer_token.h"
-#include "call_counter.h"
-#include "error.h"
+#include "server/service/transport/bearer_token.h"
+#include "server/service/transport/call_counter.h"
+#include "server/base/error.h"
 
 namespace kp::service {
 namespace {

@@ -9,17 +9,17 @@
 #include <string>
 #include <vector>
 
-#include "call_gate.h"
-#include "compute_service.h"
-#include "config.h"
-#include "device_pool.h"
-#include "device_watchdog.h"
-#include "instance.h"
-#include "local_channel.h"
-#include "peer_credentials.h"
-#include "session_registry.h"
-#include "tcp_security.h"
-#include "unix_listener.h"
+#include "server/service/transport/call_gate.h"
+#include "server/service/transport/compute_service.h"
+#include "server/service/config.h"
+#include "server/service/devices/device_pool.h"
+#include "server/service/lifecycle/device_watchdog.h"
+#include "server/engine/instance.h"
+#include "server/service/transport/local_channel.h"
+#include "server/service/transport/peer_credentials.h"
+#include "server/service/lifecycle/session_registry.h"
+#include "server/service/transport/tcp_security.h"
+#include "server/service/transport/unix_listener.h"
 
 namespace kp::service {
 

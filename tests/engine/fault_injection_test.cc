@@ -1,5 +1,5 @@
 // FaultInjection: the rules of the spec, and when they fire.
-#include "fault_injection.h"
+#include "server/engine/fault_injection.h"
 
 #include <gtest/gtest.h>
 

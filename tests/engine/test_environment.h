@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "engine.h"
+#include "server/engine/engine.h"
 
 namespace kp::engine {
 

@@ -1,6 +1,6 @@
 #include "fuzz_shaders.h"
 
-#include "glsl_compiler.h"
+#include "server/engine/shader/glsl_compiler.h"
 
 namespace kp::fuzz {
 

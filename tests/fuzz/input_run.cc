@@ -5,9 +5,9 @@
 #include <cstdio>
 #include <thread>
 
-#include "error.h"
+#include "server/base/error.h"
 #include "fuzz_shaders.h"
-#include "status.h"
+#include "server/service/transport/status.h"
 
 namespace kp::fuzz {
 namespace {

@@ -15,7 +15,7 @@
 
 #include "fuzz_input.pb.h"
 #include "request_harness.h"
-#include "session.h"
+#include "server/service/session/session.h"
 
 namespace kp::fuzz {
 

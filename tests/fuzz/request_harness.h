@@ -18,11 +18,11 @@
 #include <cstdint>
 #include <memory>
 
-#include "config.h"
-#include "device.h"
-#include "device_pool.h"
-#include "instance.h"
-#include "session_registry.h"
+#include "server/service/config.h"
+#include "server/engine/device.h"
+#include "server/service/devices/device_pool.h"
+#include "server/engine/instance.h"
+#include "server/service/lifecycle/session_registry.h"
 
 namespace kp::fuzz {
 

@@ -1,5 +1,5 @@
 // The bearer token: read from its file, compared exactly.
-#include "bearer_token.h"
+#include "server/service/transport/bearer_token.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "error.h"
+#include "server/base/error.h"
 
 namespace kp::service {
 namespace {

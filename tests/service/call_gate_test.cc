@@ -1,5 +1,5 @@
 // The shutdown gate: admits calls until draining, then waits for those in flight.
-#include "call_gate.h"
+#include "server/service/transport/call_gate.h"
 
 #include <gtest/gtest.h>
 

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "allocation_counter.h"
-#include "device_pool.h"
-#include "instance.h"
-#include "session_registry.h"
+#include "server/service/devices/device_pool.h"
+#include "server/engine/instance.h"
+#include "server/service/lifecycle/session_registry.h"
 
 namespace kp::service {
 namespace {

@@ -1,9 +1,9 @@
 // Which TCP addresses count as loopback (plain TCP allowed), and the checks of the TLS flags.
-#include "tcp_security.h"
+#include "server/service/transport/tcp_security.h"
 
 #include <gtest/gtest.h>
 
-#include "error.h"
+#include "server/base/error.h"
 
 namespace kp::service {
 namespace {

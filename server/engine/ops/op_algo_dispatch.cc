@@ -1,0 +1,26 @@
+#include "server/engine/ops/op_algo_dispatch.h"
+
+#include "server/base/error.h"
+
+namespace kp::engine {
+
+OpAlgoDispatch::OpAlgoDispatch(std::shared_ptr<Algorithm> algorithm,
+                               std::optional<Constants> pushConstants)
+    : algorithm_(std::move(algorithm)), pushConstants_(std::move(pushConstants)) {
+  KP_REQUIRE(algorithm_ != nullptr, ErrorCode::kInvalidArgument,
+             "OpAlgoDispatch: algorithm is null");
+  algorithm_->checkUsable();
+  if (pushConstants_) algorithm_->checkPushConstants(*pushConstants_);
+}
+
+void OpAlgoDispatch::checkUsable() const { algorithm_->checkUsable(); }
+
+void OpAlgoDispatch::record(VkCommandBuffer commandBuffer) const {
+  algorithm_->recordDispatch(commandBuffer, pushConstants_ ? &*pushConstants_ : nullptr);
+}
+
+std::vector<std::shared_ptr<Tensor>> OpAlgoDispatch::tensors() const {
+  return algorithm_->tensors();
+}
+
+}  // namespace kp::engine

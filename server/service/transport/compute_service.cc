@@ -1,0 +1,236 @@
+#include "server/service/transport/compute_service.h"
+
+#include <algorithm>
+#include <spdlog/spdlog.h>
+
+#include "server/service/session/convert.h"
+#include "server/service/transport/session_stream.h"
+#include "server/service/transport/status.h"
+
+namespace kp::service {
+namespace {
+
+// ReadTensorStream's default chunk: with its framing, under the smallest message limit kpd
+// accepts (1 MiB). Clients may ask for larger chunks up to their message limit (4 MiB chunks
+// stream about 1.5x faster than 1 MiB ones through gRPC Python: bench/RESULTS.md).
+constexpr uint64_t kChunkBytes = (1 << 20) - 1024;
+constexpr uint64_t kChunkFraming = 1024;
+
+}  // namespace
+
+ComputeService::ComputeService(DevicePool& pool, SessionRegistry& registry, CallGate& gate,
+                               const PeerCredentials& peers, std::optional<BearerToken> token)
+    : pool_(pool), registry_(registry), gate_(gate), peers_(peers), token_(std::move(token)) {}
+
+grpc::Status ComputeService::authenticate(const grpc::ServerContextBase& context) const {
+  if (!token_) return grpc::Status::OK;
+  grpc::Status status = token_->check(context);
+  if (!status.ok()) {
+    spdlog::warn("refused a call from {}: {}", peers_.describe(context), status.error_message());
+  }
+  return status;
+}
+
+grpc::Status ComputeService::shuttingDown() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "kpd is shutting down: it takes no new calls");
+}
+
+grpc::ServerWriteReactor<v1::SessionEvent>* ComputeService::OpenSession(
+    grpc::CallbackServerContext* context, const v1::OpenSessionRequest* request) {
+  grpc::Status admitted = authenticate(*context);
+  // Opening is counted as a call too, so that shutdown, which waits for calls before it ends
+  // every session, never misses a session being opened.
+  CallGate::Pass pass = gate_.enterCall();
+  bool counted = false;
+  if (admitted.ok()) {
+    counted = pass && gate_.streamStarted();
+    if (!counted) admitted = shuttingDown();
+  }
+  const bool sameHost = peers_.find(context->peer()).has_value();
+  return new SessionStream(registry_, request, admitted, peers_.describe(*context), sameHost,
+                           counted ? &gate_ : nullptr);
+}
+
+grpc::Status ComputeService::ListDevices(grpc::ServerContext* context,
+                                         const v1::ListDevicesRequest*,
+                                         v1::ListDevicesResponse* response) {
+  return serve(context, "ListDevices", [&] {
+    for (const auto& info : pool_.instance().devices()) toProto(info, response->add_devices());
+  });
+}
+
+grpc::Status ComputeService::CloseSession(grpc::ServerContext* context,
+                                          const v1::CloseSessionRequest* request,
+                                          v1::CloseSessionResponse*) {
+  return serve(context, "CloseSession",
+               [&] { registry_.close(request->session(), "closed by the client"); });
+}
+
+grpc::Status ComputeService::CreateTensor(grpc::ServerContext* context,
+                                          const v1::CreateTensorRequest* request,
+                                          v1::CreateTensorResponse* response) {
+  return serve(context, "CreateTensor", [&] {
+    registry_.find(request->session())->createTensor(*request, response);
+  });
+}
+
+grpc::Status ComputeService::DestroyTensor(grpc::ServerContext* context,
+                                           const v1::DestroyTensorRequest* request,
+                                           v1::DestroyTensorResponse*) {
+  return serve(context, "DestroyTensor",
+               [&] { registry_.find(request->session())->destroyTensor(request->tensor()); });
+}
+
+grpc::Status ComputeService::ReadTensor(grpc::ServerContext* context,
+                                        const v1::ReadTensorRequest* request,
+                                        v1::ReadTensorResponse* response) {
+  return serve(context, "ReadTensor", [&] {
+    *response->mutable_data() = registry_.find(request->session())->readTensor(request->tensor());
+  });
+}
+
+grpc::Status ComputeService::WriteTensor(grpc::ServerContext* context,
+                                         const v1::WriteTensorRequest* request,
+                                         v1::WriteTensorResponse*) {
+  return serve(context, "WriteTensor", [&] {
+    registry_.find(request->session())->writeTensor(request->tensor(), request->data());
+  });
+}
+
+grpc::Status ComputeService::WriteTensorStream(grpc::ServerContext* context,
+                                               grpc::ServerReader<v1::TensorChunk>* reader,
+                                               v1::WriteTensorResponse*) {
+  return serve(context, "WriteTensorStream", [&] {
+    std::shared_ptr<Session> session;
+    uint64_t tensor = 0;
+    v1::TensorChunk chunk;
+    while (reader->Read(&chunk)) {
+      if (!session) {
+        session = registry_.find(chunk.session());
+        tensor = chunk.tensor();
+      }
+      KP_REQUIRE(chunk.tensor() == 0 || chunk.tensor() == tensor,
+                 engine::ErrorCode::kInvalidArgument,
+                 "tensor: a stream writes one tensor (" + std::to_string(tensor) +
+                     "), a chunk names " + std::to_string(chunk.tensor()));
+      session->writeTensorChunk(tensor, chunk.offset(), chunk.data());
+    }
+    KP_REQUIRE(session != nullptr, engine::ErrorCode::kInvalidArgument, "the stream had no chunk");
+  });
+}
+
+grpc::Status ComputeService::ReadTensorStream(grpc::ServerContext* context,
+                                              const v1::ReadTensorStreamRequest* request,
+                                              grpc::ServerWriter<v1::TensorChunk>* writer) {
+  return serve(context, "ReadTensorStream", [&] {
+    auto session = registry_.find(request->session());
+    const uint64_t largest =
+        static_cast<uint64_t>(registry_.config().maxMessageBytes) - kChunkFraming;
+    const uint64_t chunkBytes =
+        request->chunk_bytes() ? std::min(request->chunk_bytes(), largest) : kChunkBytes;
+    v1::TensorChunk chunk;
+    chunk.set_tensor(request->tensor());
+    uint64_t offset = 0;
+    uint64_t size = 0;
+    do {
+      chunk.set_offset(offset);
+      chunk.mutable_data()->clear();
+      size = session->readTensorChunk(request->tensor(), offset, chunkBytes, chunk.mutable_data());
+      if (size == 0 || context->IsCancelled()) break;
+      if (!writer->Write(chunk)) break;
+      offset += chunk.data().size();
+    } while (offset < size);
+  });
+}
+
+grpc::Status ComputeService::CreateAlgorithm(grpc::ServerContext* context,
+                                             const v1::CreateAlgorithmRequest* request,
+                                             v1::CreateAlgorithmResponse* response) {
+  return serve(context, "CreateAlgorithm",
+               [&] { registry_.find(request->session())->createAlgorithm(*request, response); });
+}
+
+grpc::Status ComputeService::DestroyAlgorithm(grpc::ServerContext* context,
+                                              const v1::DestroyAlgorithmRequest* request,
+                                              v1::DestroyAlgorithmResponse*) {
+  return serve(context, "DestroyAlgorithm",
+               [&] { registry_.find(request->session())->destroyAlgorithm(request->algorithm()); });
+}
+
+grpc::Status ComputeService::CreateSequence(grpc::ServerContext* context,
+                                            const v1::CreateSequenceRequest* request,
+                                            v1::CreateSequenceResponse* response) {
+  return serve(context, "CreateSequence", [&] {
+    response->set_sequence(registry_.find(request->session())->createSequence(*request));
+  });
+}
+
+grpc::Status ComputeService::DestroySequence(grpc::ServerContext* context,
+                                             const v1::DestroySequenceRequest* request,
+                                             v1::DestroySequenceResponse*) {
+  return serve(context, "DestroySequence",
+               [&] { registry_.find(request->session())->destroySequence(request->sequence()); });
+}
+
+grpc::Status ComputeService::RecordSequence(grpc::ServerContext* context,
+                                            const v1::RecordSequenceRequest* request,
+                                            v1::RecordSequenceResponse*) {
+  return serve(context, "RecordSequence",
+               [&] { registry_.find(request->session())->recordSequence(*request); });
+}
+
+grpc::Status ComputeService::Eval(grpc::ServerContext* context, const v1::EvalRequest* request,
+                                  v1::EvalResponse* response) {
+  return serve(context, "Eval", [&] {
+    registry_.find(request->session())
+        ->eval(*request, response, context->deadline(),
+               [this, context] { return gate_.givenUp() || context->IsCancelled(); });
+  });
+}
+
+grpc::Status ComputeService::EvalAsync(grpc::ServerContext* context, const v1::EvalRequest* request,
+                                       v1::EvalAsyncResponse*) {
+  return serve(context, "EvalAsync",
+               [&] { registry_.find(request->session())->evalAsync(*request); });
+}
+
+grpc::Status ComputeService::EvalAwait(grpc::ServerContext* context,
+                                       const v1::EvalAwaitRequest* request,
+                                       v1::EvalResponse* response) {
+  return serve(context, "EvalAwait",
+               [&] { registry_.find(request->session())->evalAwait(*request, response); });
+}
+
+grpc::Status ComputeService::CompileShader(grpc::ServerContext* context,
+                                           const v1::CompileShaderRequest* request,
+                                           v1::CompileShaderResponse* response) {
+  return serve(context, "CompileShader", [&] {
+    const std::string name = request->name().empty() ? "shader" : request->name();
+    std::vector<uint32_t> spirv;
+    try {
+      spirv = pool_.compiler().compile(request->glsl(), name);
+    } catch (const engine::Error& error) {
+      throw engine::Error(error.code(), std::string("glsl: ") + error.what());
+    }
+    response->mutable_spirv()->assign(reinterpret_cast<const char*>(spirv.data()),
+                                      spirv.size() * sizeof(uint32_t));
+  });
+}
+
+grpc::Status ComputeService::GetStatus(grpc::ServerContext* context, const v1::GetStatusRequest*,
+                                       v1::GetStatusResponse* response) {
+  return serve(context, "GetStatus", [&] {
+    response->set_sessions(static_cast<uint32_t>(registry_.size()));
+    response->set_objects(registry_.objectCount());
+    for (const auto& [device, bytes] : pool_.memoryUsage()) {
+      v1::DeviceMemory* memory = response->add_device_memory();
+      memory->set_device(device);
+      memory->set_allocated_bytes(bytes);
+    }
+    response->set_device_resets(pool_.resets());
+    response->set_retired_devices(pool_.retiredCount());
+    response->set_pending_submissions(pool_.pendingSubmissions());
+  });
+}
+
+}  // namespace kp::service

@@ -1,0 +1,80 @@
+#include "server/service/transport/session_stream.h"
+
+#include <spdlog/spdlog.h>
+
+#include "server/service/transport/status.h"
+
+namespace kp::service {
+
+SessionStream::SessionStream(SessionRegistry& registry, const v1::OpenSessionRequest* request,
+                             const grpc::Status& admitted, const std::string& peer,
+                             bool sameHost, CallGate* gate)
+    : registry_(registry), gate_(gate) {
+  grpc::Status status = admitted;
+  if (status.ok()) {
+    status = guarded("OpenSession",
+                     [&] { session_ = registry_.open(*request, peer, sameHost, opened_.mutable_opened()); });
+  }
+  if (!status.ok()) {
+    finished_ = true;
+    Finish(status);
+    return;
+  }
+  link_ = std::make_shared<Link>();
+  link_->stream = this;
+  session_->setCloseListener([link = link_](const std::string& reason) {
+    std::lock_guard<std::mutex> lock(link->mutex);
+    if (link->stream) link->stream->sessionEnded(reason);
+  });
+  std::lock_guard<std::mutex> lock(mutex_);
+  writing_ = true;
+  StartWrite(&opened_);
+}
+
+void SessionStream::finishWithClosed(const std::string& reason) {
+  finished_ = true;
+  if (cancelled_) {
+    Finish(grpc::Status::CANCELLED);
+    return;
+  }
+  closed_.mutable_closed()->set_reason(reason);
+  StartWriteAndFinish(&closed_, grpc::WriteOptions(), grpc::Status::OK);
+}
+
+void SessionStream::sessionEnded(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (finished_) return;
+  if (writing_) {
+    pendingClose_ = reason;
+    return;
+  }
+  finishWithClosed(reason);
+}
+
+void SessionStream::OnWriteDone(bool ok) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  writing_ = false;
+  if (pendingClose_ && !finished_) finishWithClosed(*pendingClose_);
+}
+
+void SessionStream::OnCancel() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cancelled_ = true;
+  }
+  // The client went away. Ending the session may wait for GPU work: the registry does it on
+  // its own thread, not on gRPC's.
+  if (session_) registry_.closeLater(session_->id(), "the client disconnected");
+}
+
+void SessionStream::OnDone() {
+  if (link_) {
+    std::lock_guard<std::mutex> lock(link_->mutex);
+    link_->stream = nullptr;
+  }
+  CallGate* gate = gate_;
+  delete this;
+  if (gate) gate->streamDone();
+}
+
+}  // namespace kp::service

@@ -1,0 +1,56 @@
+// The OpenSession stream: opens a session, sends `opened`, then stays open for the session's
+// life. When the client goes away (its process dies, it cancels) the session is ended; when the
+// daemon ends the session, the stream sends `closed` and finishes.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "server/service/transport/call_gate.h"
+#include "kp/v1/compute.pb.h"
+#include "server/service/lifecycle/session_registry.h"
+
+namespace kp::service {
+
+class SessionStream : public grpc::ServerWriteReactor<v1::SessionEvent> {
+ public:
+  // `admitted`: the caller's verdict (token, shutdown); if not OK the stream just finishes
+  // with it. `peer` names the client in the log. `gate`, if set, counts the stream until it
+  // is done.
+  // `sameHost`: the client connected over a Unix socket (it may use the local data socket).
+  SessionStream(SessionRegistry& registry, const v1::OpenSessionRequest* request,
+                const grpc::Status& admitted, const std::string& peer, bool sameHost,
+                CallGate* gate);
+
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  // Shared with the session's close listener, which may outlive this reactor.
+  struct Link {
+    std::mutex mutex;
+    SessionStream* stream = nullptr;
+  };
+
+  void sessionEnded(const std::string& reason);
+  void finishWithClosed(const std::string& reason);  // requires mutex_
+
+  SessionRegistry& registry_;
+  CallGate* const gate_;
+  std::shared_ptr<Session> session_;
+  std::shared_ptr<Link> link_;
+  std::mutex mutex_;
+  bool writing_ = false;
+  bool finished_ = false;
+  bool cancelled_ = false;
+  std::optional<std::string> pendingClose_;
+  v1::SessionEvent opened_;
+  v1::SessionEvent closed_;
+};
+
+}  // namespace kp::service

@@ -1,0 +1,56 @@
+#include "server/service/transport/status.h"
+
+#include <spdlog/spdlog.h>
+
+#include <new>
+
+namespace kp::service {
+
+grpc::StatusCode statusCodeOf(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument:
+      return grpc::StatusCode::INVALID_ARGUMENT;
+    case ErrorCode::kNotFound:
+      return grpc::StatusCode::NOT_FOUND;
+    case ErrorCode::kFailedPrecondition:
+      return grpc::StatusCode::FAILED_PRECONDITION;
+    case ErrorCode::kResourceExhausted:
+      return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case ErrorCode::kDeadlineExceeded:
+      return grpc::StatusCode::DEADLINE_EXCEEDED;
+    case ErrorCode::kDeviceLost:
+    case ErrorCode::kUnavailable:
+      return grpc::StatusCode::UNAVAILABLE;
+    case ErrorCode::kInternal:
+      return grpc::StatusCode::INTERNAL;
+  }
+  return grpc::StatusCode::UNKNOWN;
+}
+
+grpc::Status currentExceptionStatus(const char* rpc, std::string* kind) {
+  if (kind) kind->clear();
+  try {
+    throw;
+  } catch (const engine::Error& error) {
+    if (kind && error.code() == ErrorCode::kDeviceLost) *kind = kDeviceLostKind;
+    if (error.code() == ErrorCode::kInternal) {
+      spdlog::error("{}: {}", rpc, error.what());
+    } else if (error.code() == ErrorCode::kDeviceLost) {
+      spdlog::warn("{}: {}", rpc, error.what());
+    } else {
+      spdlog::debug("{}: {}", rpc, error.what());
+    }
+    return grpc::Status(statusCodeOf(error.code()), error.what());
+  } catch (const std::bad_alloc&) {
+    spdlog::error("{}: out of host memory", rpc);
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "the daemon is out of host memory");
+  } catch (const std::exception& error) {
+    spdlog::error("{}: unexpected error: {}", rpc, error.what());
+    return grpc::Status(grpc::StatusCode::INTERNAL, std::string("internal error: ") + error.what());
+  } catch (...) {
+    spdlog::error("{}: unknown exception", rpc);
+    return grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
+  }
+}
+
+}  // namespace kp::service
