@@ -5,6 +5,7 @@ is built (never committed), as the subpackage `kp.v1`.
 """
 import os
 import re
+import shutil
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
@@ -31,6 +32,9 @@ class BuildPyWithProtos(build_py):
     """build_py that also runs grpc_tools.protoc into the build directory."""
 
     def run(self) -> None:
+        # Start from an empty package: a module removed from the source must not linger in
+        # the wheel from an earlier build.
+        shutil.rmtree(os.path.join(self.build_lib, "kp"), ignore_errors=True)
         super().run()
         from grpc_tools import protoc  # available through pyproject's build requirements
         import grpc_tools
@@ -67,7 +71,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.9",
     package_dir={"": "client-python"},
-    packages=["kp"],
+    packages=["kp", "kp.legacy"],
     package_data={"kp": ["py.typed"]},
     install_requires=["grpcio>=1.51", protobuf_requirement(), "numpy>=1.21"],
     cmdclass={"build_py": BuildPyWithProtos},

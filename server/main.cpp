@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "kp/v1/types.pb.h"
 #include "server/base/error.h"
 #include "server/engine/fault_injection.h"
 #include "server/engine/instance.h"
@@ -92,7 +93,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-message-bytes", config.maxMessageBytes,
                  "Largest request or reply message, in bytes (at least 1 MiB: streams send "
                  "chunks of just under 1 MiB)")
-      ->check(CLI::Range(1 << 20, std::numeric_limits<int>::max()))
+      ->check(CLI::Range(static_cast<int>(kp::v1::PROTOCOL_MIN_MESSAGE_BYTES),
+                         std::numeric_limits<int>::max()))
       ->capture_default_str();
   app.add_option("--session-memory-bytes", config.sessionMemoryBytes,
                  "Bytes of tensors one session may hold; 0: 75% of the device's largest "
@@ -196,7 +198,7 @@ int main(int argc, char** argv) {
     }
     spdlog::info("stopped");
     return 0;
-  } catch (const kp::engine::Error& error) {
+  } catch (const kp::base::Error& error) {
     spdlog::critical("{}", error.what());
     return 1;
   } catch (const std::exception& error) {

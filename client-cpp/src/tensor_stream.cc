@@ -9,13 +9,10 @@
 namespace kp::detail {
 namespace {
 
-// Room for a chunk's own fields and gRPC's framing (as the protocol asks).
-constexpr size_t kChunkFraming = 1024;
-// The smallest message limit a daemon accepts: assumed when it does not say.
-constexpr size_t kSmallestMessageLimit = 1 << 20;
-
+// The smallest message limit a daemon accepts is assumed when it does not say.
 size_t messageLimit(const Session& session) {
-  return session.maxMessageBytes() > 0 ? session.maxMessageBytes() : kSmallestMessageLimit;
+  return session.maxMessageBytes() > 0 ? session.maxMessageBytes()
+                                       : size_t{v1::PROTOCOL_MIN_MESSAGE_BYTES};
 }
 
 }  // namespace
@@ -27,8 +24,8 @@ InlineLimits inlineLimits(const Session& session) {
 
 size_t streamChunkBytes(const Session& session) {
   const size_t limit = messageLimit(session);
-  return std::max<size_t>(4096,
-                          std::min(kStreamChunkBytes, limit - std::min(limit, kChunkFraming)));
+  const size_t framing = v1::PROTOCOL_CHUNK_FRAMING_BYTES;
+  return std::max<size_t>(4096, std::min(kStreamChunkBytes, limit - std::min(limit, framing)));
 }
 
 void writeTensorStream(const Session& session, uint64_t handle, Tensor::TensorDataTypes type,

@@ -5,16 +5,17 @@
 #include <cstdint>
 
 #include "kp/tensor.hpp"
+#include "kp/v1/types.pb.h"
 
 namespace kp::detail {
 
 class Session;
 
 /// Host copies of more than this many bytes (on the wire) travel as streams rather than
-/// inside CreateTensor, Eval requests and their replies (EvalRequest.inline_download_limit),
-/// and streams travel in chunks of up to kStreamChunkBytes; as in the Python client
-/// (bench/RESULTS.md has the measurements behind both numbers).
-constexpr size_t kStreamThreshold = 1 << 20;
+/// inside CreateTensor, Eval requests and their replies (EvalRequest.inline_download_limit):
+/// the protocol's threshold (proto/kp/v1/types.proto). Streams travel in chunks of up to
+/// kStreamChunkBytes, as in the Python client (bench/RESULTS.md has the measurements).
+constexpr size_t kStreamThreshold = v1::PROTOCOL_STREAM_THRESHOLD_BYTES;
 constexpr size_t kStreamChunkBytes = 4 << 20;
 
 /// How many bytes of host copies travel inside messages; the rest are streamed.

@@ -11,6 +11,11 @@
 Both of Kompute's Python API generations are supported: v0.8/0.9 (mgr.tensor, mgr.algorithm,
 mgr.sequence().record(kp.Op...)) and v0.5/0.6 (kp.Tensor, mgr.build_tensor,
 mgr.create_sequence(name), seq.begin/record_*/end, mgr.eval_*).
+
+The package's modules hold the v0.8/0.9 core (kp.manager, kp.tensor, kp.algorithm,
+kp.sequence, kp.operations); kp.legacy extends it with the v0.5/0.6 API as subclasses. This
+file composes the two: kp.Manager, kp.Sequence and kp.Tensor are the classes of kp.legacy, so
+that one Manager serves programs of either era.
 """
 from ._errors import (
     DeadlineExceededError,
@@ -24,12 +29,14 @@ from ._errors import (
     UnauthenticatedError,
     UnavailableError,
 )
-from ._legacy import OpTensorCreate
 from ._log import log_level
 from ._types import TensorDataTypes, TensorTypes
 from ._version import __version__
 from .algorithm import Algorithm
-from .manager import Manager
+from .legacy import LegacyManager as Manager
+from .legacy import LegacySequence as Sequence
+from .legacy import LegacyTensor as Tensor
+from .legacy import OpTensorCreate
 from .operations import (
     OpAlgoDispatch,
     OpBase,
@@ -39,8 +46,6 @@ from .operations import (
     OpTensorSyncDevice,
     OpTensorSyncLocal,
 )
-from .sequence import Sequence
-from .tensor import Tensor
 
 __all__ = [
     "Algorithm",

@@ -1,16 +1,15 @@
 """The same-host fast path: the daemon's local data socket (proto/kp/v1/local.proto).
 
-Connections carry length-prefixed LocalRequest/LocalResponse frames. A pool keeps one
-connection per concurrent caller, so evaluations from several threads run at once. Arenas of
-the session's shared memory arrive as memfds (SCM_RIGHTS) and are mapped here: shared-memory
-tensors' host copies are numpy views on them.
+Connections carry length-prefixed LocalRequest/LocalResponse frames (_transport chooses what
+goes in them). A pool keeps one connection per concurrent caller, so evaluations from several
+threads run at once. Arenas of the session's shared memory arrive as memfds (SCM_RIGHTS) and are
+mapped here: shared-memory tensors' host copies are numpy views on them.
 """
 from __future__ import annotations
 
 import mmap
 import os
 import socket
-import struct
 import threading
 import time
 from typing import Dict, List, Optional, Tuple
@@ -18,9 +17,10 @@ from typing import Dict, List, Optional, Tuple
 import grpc
 
 from ._errors import KpError, UnavailableError, from_code
-from .v1 import local_pb2
+from .v1 import local_pb2, types_pb2
 
-_HEADER = struct.Struct("<I")
+# Every frame starts with the length of its message, little-endian, in this many bytes.
+_HEADER_BYTES: int = types_pb2.PROTOCOL_LOCAL_FRAME_HEADER_BYTES
 
 
 def _spin_budget() -> float:
@@ -76,17 +76,16 @@ class _Link:
         """As request(), with the LocalRequest already serialized."""
         fds: List[int] = []
         try:
-            self.sock.sendall(_HEADER.pack(len(payload)) + payload)
+            self.sock.sendall(len(payload).to_bytes(_HEADER_BYTES, "little") + payload)
             if expect_fd:
-                header, fds, _, _ = socket.recv_fds(self.sock, _HEADER.size, 1)
+                header, fds, _, _ = socket.recv_fds(self.sock, _HEADER_BYTES, 1)
                 if not header:
                     raise ConnectionResetError("the daemon closed the local data connection")
             else:
                 header = self._poll_header() if _SPIN_S else b""
-            if len(header) < _HEADER.size:
-                header += self._receive_exactly(_HEADER.size - len(header))
-            (length,) = _HEADER.unpack(header)
-            body = self._receive_exactly(length)
+            if len(header) < _HEADER_BYTES:
+                header += self._receive_exactly(_HEADER_BYTES - len(header))
+            body = self._receive_exactly(int.from_bytes(header, "little"))
         except OSError as error:
             raise UnavailableError(
                 f"cannot reach kpd at unix:{self.path} (local data socket): {error}",
@@ -106,7 +105,7 @@ class _Link:
         end = time.perf_counter() + _SPIN_S
         while True:
             try:
-                data = self.sock.recv(_HEADER.size, socket.MSG_DONTWAIT)
+                data = self.sock.recv(_HEADER_BYTES, socket.MSG_DONTWAIT)
                 if not data:
                     raise ConnectionResetError("the daemon closed the local data connection")
                 return data

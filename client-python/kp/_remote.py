@@ -1,22 +1,20 @@
-"""What tensors, algorithms and sequences share: a handle in a Manager's session."""
+"""What tensors, algorithms and sequences share: a handle in a session with kpd."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from ._errors import FailedPreconditionError
-
-if TYPE_CHECKING:
-    from .manager import Manager
+from ._session import Session
 
 
 class RemoteObject:
-    """An object kpd holds for a Manager's session, named by a handle (0: not created yet)."""
+    """An object kpd holds for a session, named by a handle (0: not created yet)."""
 
     _kind = "object"  # used in error messages
     _destroy_rpc = ""  # the RPC that frees it
     _not_created_hint = ""
 
-    _manager: Optional["Manager"]
+    _session: Optional[Session]  # None before creation and after destroy()
     _handle: int
     _destroyed: bool
 
@@ -28,8 +26,8 @@ class RemoteObject:
         return (
             bool(self._handle)
             and not self._destroyed
-            and self._manager is not None
-            and self._manager._conn.is_open
+            and self._session is not None
+            and self._session.is_open
         )
 
     def destroy(self) -> None:
@@ -37,9 +35,9 @@ class RemoteObject:
         if self._destroyed:
             return
         self._destroyed = True
-        manager, self._manager = self._manager, None
-        if self._handle and manager is not None and manager._conn.is_open:
-            manager._conn.call(self._destroy_rpc, self._destroy_request(manager._conn.session))
+        session, self._session = self._session, None
+        if self._handle and session is not None and session.is_open:
+            session.call(self._destroy_rpc, self._destroy_request(session.session))
 
     def _require_handle(self, what: str) -> int:
         """The handle, or a FailedPreconditionError naming `what` if there is none."""

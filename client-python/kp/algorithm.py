@@ -1,15 +1,13 @@
 """kp.Algorithm: a compute shader bound to tensors, held by kpd."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from ._constants import as_constants_array, constants_proto
 from ._remote import RemoteObject
+from ._session import Session
 from .tensor import Tensor
 from .v1 import compute_pb2, types_pb2
-
-if TYPE_CHECKING:
-    from .manager import Manager
 
 SPIRV_MAGIC = 0x07230203
 
@@ -52,7 +50,10 @@ def workgroup_proto(
 
 class Algorithm(RemoteObject):
     """A compute pipeline in the daemon: SPIR-V (or GLSL), tensors bound in order at set 0,
-    a workgroup count, specialisation constants and default push constants."""
+    a workgroup count, specialisation constants and default push constants.
+
+    Made by ``mgr.algorithm(...)``, which documents the arguments.
+    """
 
     _kind = "algorithm"
     _destroy_rpc = "DestroyAlgorithm"
@@ -60,14 +61,14 @@ class Algorithm(RemoteObject):
 
     def __init__(
         self,
-        manager: "Manager",
+        session: Session,
         tensors: List[Tensor],
         spirv: Any,
         workgroup: Optional[Sequence[int]],
         spec_consts: Any,
         push_consts: Any,
     ):
-        self._manager: Optional["Manager"] = manager
+        self._session: Optional[Session] = session
         self._tensors = list(tensors)
         self._destroyed = False
         self._handle = 0
@@ -77,14 +78,14 @@ class Algorithm(RemoteObject):
             self._workgroup: Tuple[int, int, int] = (0, 0, 0)
             return
         request = compute_pb2.CreateAlgorithmRequest(
-            session=manager._conn.session,
+            session=session.session,
             tensors=[t._require_handle(f"tensors[{i}]") for i, t in enumerate(self._tensors)],
             workgroup=workgroup_proto(workgroup),
             spec_constants=constants_proto(spec_consts, "spec_consts"),
             push_constants=constants_proto(push_consts, "push_consts"),
             **shader_fields(spirv),
         )
-        response = manager._conn.call("CreateAlgorithm", request)
+        response = session.call("CreateAlgorithm", request)
         self._handle = response.algorithm
         self._workgroup = (response.workgroup.x, response.workgroup.y, response.workgroup.z)
 

@@ -1,55 +1,22 @@
 """kp.Manager: a session with kpd, and the factory of tensors, algorithms and sequences."""
 from __future__ import annotations
 
-import atexit
-import gc
 import logging
 import os
-import sys
-import weakref
 from typing import Any, Dict, List, Optional, Sequence as Seq
 
 import numpy as np
 
 from ._address import resolve_address
-from ._connection import Connection
-from ._evaluation import (
-    STREAM_THRESHOLD,
-    apply_downloads,
-    create_pending_tensors,
-    op_protos,
-    release,
-    stream_uploads,
-    upload_messages,
-)
-from ._legacy import LegacyManagerMixin
 from ._security import PemSource, Security
+from ._session import Session
 from ._types import TensorTypes, data_type_of
 from .algorithm import Algorithm
-from .operations import OpBase
 from .sequence import Sequence
 from .tensor import Tensor
 from .v1 import compute_pb2, types_pb2
 
 log = logging.getLogger("kp")
-
-# Managers still open; closed at interpreter exit while gRPC still works (a finaliser that
-# runs during interpreter teardown could hang in gRPC).
-_open_managers: "weakref.WeakSet[Manager]" = weakref.WeakSet()
-
-
-@atexit.register
-def _close_open_managers() -> None:
-    for manager in list(_open_managers):
-        try:
-            manager.destroy()
-        except Exception:  # noqa: BLE001 - best effort at exit
-            pass
-    # Collect gRPC's call objects left in reference cycles now, while gRPC's daemon threads
-    # still run: the interpreter's last collection comes after those threads are frozen, and a
-    # call's __del__ then waits forever for a lock one of them holds (seen as a client that
-    # hung at exit after its work was done: tests/chaos caught its stack).
-    gc.collect()
 
 
 def _device_properties(device: types_pb2.Device) -> Dict[str, Any]:
@@ -81,32 +48,13 @@ def _device_properties(device: types_pb2.Device) -> Dict[str, Any]:
     }
 
 
-class Manager(LegacyManagerMixin):
-    """A session with the kpd daemon, as Kompute's ``kp.Manager``.
-
-    Args:
-        device: index of the GPU (see ``list_devices()``).
-        family_queue_indices: Vulkan queue family per queue (a sequence's ``queue_index``
-            picks one); empty for the device's default compute queue.
-        desired_extensions: accepted for compatibility; the daemon enables the extensions
-            it needs itself.
-        address: where kpd listens: "unix:/path", "/path", "host:port" or "tls:host:port".
-            Default: ``$KP_ADDRESS``, else the local socket ($XDG_RUNTIME_DIR/kp/kpd.sock or
-            /run/kp/kpd.sock).
-        shared_memory: on the daemon's host, keep tensors' host copies in memory shared with
-            the daemon and evaluate over its local data socket, so no tensor bytes cross a
-            socket. Default: on when available, unless ``$KP_SHARED_MEMORY=0``.
-        token: the bearer token of a kpd started with ``--token-file``; sent with every
-            call. Default: ``$KP_TOKEN``, else the contents of the file ``$KP_TOKEN_FILE``.
-        tls_ca: the CA certificate that signed kpd's certificate (a PEM file path, or PEM
-            bytes). Giving it selects TLS for a "host:port" address. Default: ``$KP_TLS_CA``,
-            else the system's CAs.
-        tls_cert, tls_key: the client certificate and its private key, for a kpd that
-            requires client certificates (``--tls-client-ca``). Default: ``$KP_TLS_CERT``,
-            ``$KP_TLS_KEY``.
+class Manager:
+    """A session with the kpd daemon, as Kompute's ``kp.Manager``: the factory of tensors,
+    algorithms and sequences (the v0.8/0.9 API; ``kp.Manager`` adds the v0.5/0.6 one).
 
     Everything the Manager creates lives in the daemon until ``destroy()`` (or the end of a
-    ``with`` block, or this process): then the daemon frees it all.
+    ``with`` block, or once the Manager and everything it made are gone, or this process):
+    then the daemon frees it all.
     """
 
     def __init__(
@@ -122,7 +70,29 @@ class Manager(LegacyManagerMixin):
         tls_cert: PemSource = None,
         tls_key: PemSource = None,
     ):
-        self._legacy_manager_init()
+        """Opens a session with kpd.
+
+        Args:
+            device: index of the GPU (see ``list_devices()``).
+            family_queue_indices: Vulkan queue family per queue (a sequence's
+                ``queue_index`` picks one); empty for the device's default compute queue.
+            desired_extensions: accepted for compatibility; the daemon enables the extensions
+                it needs itself.
+            address: where kpd listens: "unix:/path", "/path", "host:port" or
+                "tls:host:port". Default: ``$KP_ADDRESS``, else the local socket
+                ($XDG_RUNTIME_DIR/kp/kpd.sock or /run/kp/kpd.sock).
+            shared_memory: on the daemon's host, keep tensors' host copies in memory shared
+                with the daemon and evaluate over its local data socket, so no tensor bytes
+                cross a socket. Default: on when available, unless ``$KP_SHARED_MEMORY=0``.
+            token: the bearer token of a kpd started with ``--token-file``; sent with every
+                call. Default: ``$KP_TOKEN``, else the contents of the file ``$KP_TOKEN_FILE``.
+            tls_ca: the CA certificate that signed kpd's certificate (a PEM file path, or PEM
+                bytes). Giving it selects TLS for a "host:port" address. Default:
+                ``$KP_TLS_CA``, else the system's CAs.
+            tls_cert, tls_key: the client certificate and its private key, for a kpd that
+                requires client certificates (``--tls-client-ca``). Default: ``$KP_TLS_CERT``,
+                ``$KP_TLS_KEY``.
+        """
         if desired_extensions:
             log.debug(
                 "desired_extensions %s: the daemon chooses extensions", list(desired_extensions)
@@ -131,14 +101,14 @@ class Manager(LegacyManagerMixin):
             shared_memory = os.environ.get("KP_SHARED_MEMORY", "1") != "0"
         resolved = resolve_address(address)
         security = Security(resolved, token, tls_ca, tls_cert, tls_key)
-        self._conn = Connection(
+        # The session with kpd, which every object made here holds too.
+        self._conn = Session(
             resolved,
             int(device),
             [int(f) for f in family_queue_indices],
             security,
             shared_memory=bool(shared_memory),
         )
-        _open_managers.add(self)
 
     # ---- lifetime ----
 
@@ -148,22 +118,12 @@ class Manager(LegacyManagerMixin):
     def __exit__(self, *exc: Any) -> None:
         self.destroy()
 
-    def __del__(self) -> None:
-        if sys.is_finalizing():
-            return  # _close_open_managers already ran at exit
-        try:
-            self.destroy()
-        except Exception:  # noqa: BLE001 - best effort at garbage collection
-            pass
-
     def destroy(self) -> None:
         """Ends the session: the daemon frees every tensor, algorithm and sequence of it, and
         they report ``is_init() == False``. Idempotent."""
-        conn = getattr(self, "_conn", None)
-        if conn is None:
-            return
-        _open_managers.discard(self)
-        conn.close()
+        session = getattr(self, "_conn", None)
+        if session is not None:
+            session.close()
 
     @property
     def address(self) -> str:
@@ -192,8 +152,7 @@ class Manager(LegacyManagerMixin):
 
     def tensor(self, data: Any, tensor_type: TensorTypes = TensorTypes.device) -> Tensor:
         """A float32 tensor with `data` (any shape; flattened), created on the GPU."""
-        array = np.array(data, dtype=np.float32).ravel()
-        return Tensor._created(self, array, tensor_type)
+        return self._created(Tensor(np.array(data, dtype=np.float32).ravel(), tensor_type))
 
     def tensor_t(self, data: np.ndarray, tensor_type: TensorTypes = TensorTypes.device) -> Tensor:
         """A tensor of `data`'s dtype (float32, int32, uint32, float64 or bool; flattened).
@@ -204,7 +163,12 @@ class Manager(LegacyManagerMixin):
                 "(use mgr.tensor for lists of floats)"
             )
         data_type_of(data.dtype, "tensor_t")
-        return Tensor._created(self, np.array(data).ravel(), tensor_type)
+        return self._created(Tensor(np.array(data).ravel(), tensor_type))
+
+    def _created(self, tensor: Tensor) -> Tensor:
+        """`tensor`, created on the GPU in this Manager's session."""
+        tensor._create(self._conn)
+        return tensor
 
     def algorithm(
         self,
@@ -227,29 +191,11 @@ class Manager(LegacyManagerMixin):
         lists are float32, as in Kompute. With no tensors and no shader, the algorithm is
         empty (for ``kp.OpMult(tensors, mgr.algorithm())``).
         """
-        return Algorithm(self, list(tensors or []), spirv, workgroup, spec_consts, push_consts)
+        return Algorithm(
+            self._conn, list(tensors or []), spirv, workgroup, spec_consts, push_consts
+        )
 
     def sequence(self, queue_index: int = 0, total_timestamps: int = 0) -> Sequence:
         """A sequence on queue `queue_index` (an index into family_queue_indices), recording
         up to `total_timestamps` timestamps per evaluation."""
-        return Sequence(self, queue_index, total_timestamps)
-
-    def _eval_ops(self, ops: List[OpBase]) -> None:
-        """Evaluates ops once on an anonymous sequence (one request) and frees what they own."""
-        try:
-            create_pending_tensors(ops, self)
-            protos = op_protos(ops, self)
-            if not protos:
-                return
-            request = compute_pb2.EvalRequest(
-                session=self._conn.session,
-                sequence=0,
-                record=True,
-                inline_download_limit=STREAM_THRESHOLD,
-            )
-            request.ops.extend(protos)
-            request.uploads.extend(upload_messages(ops))
-            stream_uploads(ops, self._conn)
-            apply_downloads(ops, self._conn.call("Eval", request), self._conn)
-        finally:
-            release(ops)
+        return Sequence(self._conn, queue_index, total_timestamps)

@@ -2,15 +2,13 @@
 and sent to the daemon with the evaluation that runs them."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import Any, List, Optional
 
 from ._constants import constants_proto
+from ._session import Session
 from .algorithm import Algorithm
 from .tensor import Tensor
 from .v1 import types_pb2
-
-if TYPE_CHECKING:
-    from .manager import Manager
 
 
 def _tensor_list(tensors: Any, what: str) -> List[Tensor]:
@@ -28,9 +26,14 @@ def _handles(tensors: List[Tensor], what: str) -> List[int]:
 
 
 class OpBase:
-    """Base of every op: what it sends to the daemon and which host copies it moves."""
+    """Base of every op: what it sends to the daemon and which host copies it moves.
 
-    def _protos(self, manager: "Manager") -> List[types_pb2.Op]:
+    An evaluation calls, for each of its ops: ``_prepare`` (every time), ``_protos`` (when it
+    sends the ops), ``_uploads`` and ``_tensors`` (for the host copies to send and to update);
+    ``_release`` once the op is no longer recorded.
+    """
+
+    def _protos(self, session: Session) -> List[types_pb2.Op]:
         """The kp.v1 ops this op evaluates as (resolving objects in the daemon if needed)."""
         raise NotImplementedError
 
@@ -42,9 +45,8 @@ class OpBase:
         """Tensors whose host copy the evaluation sends (OpTensorSyncDevice)."""
         return []
 
-    def _to_create(self) -> List[Tensor]:
-        """Tensors to create in the daemon before evaluating (v0.5/0.6 OpTensorCreate)."""
-        return []
+    def _prepare(self, session: Session) -> None:
+        """Makes what the op needs in the daemon before an evaluation of it is built."""
 
     def _release(self) -> None:
         """Frees what the op owns in the daemon, once it is no longer recorded anywhere."""
@@ -56,7 +58,7 @@ class OpTensorSyncDevice(OpBase):
     def __init__(self, tensors: List[Tensor]):
         self.tensors = _tensor_list(tensors, "OpTensorSyncDevice")
 
-    def _protos(self, manager: "Manager") -> List[types_pb2.Op]:
+    def _protos(self, session: Session) -> List[types_pb2.Op]:
         sync = types_pb2.OpTensorSyncDevice(tensors=_handles(self.tensors, "OpTensorSyncDevice"))
         return [types_pb2.Op(tensor_sync_device=sync)]
 
@@ -73,7 +75,7 @@ class OpTensorSyncLocal(OpBase):
     def __init__(self, tensors: List[Tensor]):
         self.tensors = _tensor_list(tensors, "OpTensorSyncLocal")
 
-    def _protos(self, manager: "Manager") -> List[types_pb2.Op]:
+    def _protos(self, session: Session) -> List[types_pb2.Op]:
         sync = types_pb2.OpTensorSyncLocal(tensors=_handles(self.tensors, "OpTensorSyncLocal"))
         return [types_pb2.Op(tensor_sync_local=sync)]
 
@@ -87,7 +89,7 @@ class OpTensorCopy(OpBase):
     def __init__(self, tensors: List[Tensor]):
         self.tensors = _tensor_list(tensors, "OpTensorCopy")
 
-    def _protos(self, manager: "Manager") -> List[types_pb2.Op]:
+    def _protos(self, session: Session) -> List[types_pb2.Op]:
         copy = types_pb2.OpTensorCopy(tensors=_handles(self.tensors, "OpTensorCopy"))
         return [types_pb2.Op(tensor_copy=copy)]
 
@@ -112,7 +114,7 @@ class OpAlgoDispatch(OpBase):
             else None
         )
 
-    def _protos(self, manager: "Manager") -> List[types_pb2.Op]:
+    def _protos(self, session: Session) -> List[types_pb2.Op]:
         dispatch = types_pb2.OpAlgoDispatch(
             algorithm=self.algorithm._require_handle("OpAlgoDispatch.algorithm")
         )
@@ -136,7 +138,7 @@ class OpMult(OpBase):
         if algorithm is not None and not algorithm._handle:
             algorithm._tensors = list(self.tensors)
 
-    def _protos(self, manager: "Manager") -> List[types_pb2.Op]:
+    def _protos(self, session: Session) -> List[types_pb2.Op]:
         return [types_pb2.Op(mult=types_pb2.OpMult(tensors=_handles(self.tensors, "OpMult")))]
 
     def _tensors(self) -> List[Tensor]:
@@ -161,7 +163,7 @@ class OpMemoryBarrier(OpBase):
         )
         self.barrier_on_primary = bool(barrier_on_primary)
 
-    def _protos(self, manager: "Manager") -> List[types_pb2.Op]:
+    def _protos(self, session: Session) -> List[types_pb2.Op]:
         barrier = types_pb2.OpMemoryBarrier(
             tensors=_handles(self.tensors, "OpMemoryBarrier"),
             src_access_mask=self.masks[0],

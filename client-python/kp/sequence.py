@@ -3,59 +3,46 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, List, Optional
+from typing import List, Optional
 
 from ._errors import DeadlineExceededError, FailedPreconditionError
-from ._evaluation import (
-    STREAM_THRESHOLD,
-    apply_downloads,
-    create_pending_tensors,
-    op_protos,
-    release,
-    stream_uploads,
-    upload_messages,
-)
-from ._legacy import LegacySequenceMixin
+from ._evaluation import Evaluation, release
 from ._remote import RemoteObject
+from ._session import Session
 from .operations import OpBase
 from .v1 import compute_pb2
 
-if TYPE_CHECKING:
-    from .manager import Manager
-
 log = logging.getLogger("kp")
 
-# EvalAwait without a timeout waits in slices of this many nanoseconds, so that the daemon's
-# own wait limit is never hit and a vanished daemon is noticed.
-_AWAIT_SLICE_NS = 10_000_000_000
 
-
-class Sequence(RemoteObject, LegacySequenceMixin):
+class Sequence(RemoteObject):
     """A sequence of ops, recorded once and evaluated many times (Kompute's kp.Sequence).
 
-    ``record(op)`` calls collect ops in this process; the first ``record`` after an
-    evaluation starts a new list (``seq.record(a).eval().record(b).eval()`` runs a, then b).
-    Each evaluation is one request to the daemon carrying the ops (only when they changed) and
-    the host copies of the tensors that its OpTensorSyncDevice ops upload; the reply carries
-    the host copies its OpTensorSyncLocal ops download, written into those tensors' ``data()``.
+    Made by ``mgr.sequence()``. ``record(op)`` calls collect ops in this process; the first
+    ``record`` after an evaluation starts a new list (``seq.record(a).eval().record(b).eval()``
+    runs a, then b). Each evaluation is one request to the daemon carrying the ops (only when
+    they changed) and the host copies of the tensors that its OpTensorSyncDevice ops upload;
+    the reply carries the host copies its OpTensorSyncLocal ops download, written into those
+    tensors' ``data()``.
     """
 
     _kind = "sequence"
     _destroy_rpc = "DestroySequence"
 
-    def __init__(self, manager: "Manager", queue_index: int = 0, total_timestamps: int = 0):
-        self._manager: Optional["Manager"] = manager
+    def __init__(self, session: Session, queue_index: int = 0, total_timestamps: int = 0):
+        self._session: Optional[Session] = session
         self._queue_index = int(queue_index)
         self._total_timestamps = int(total_timestamps)
-        response = manager._conn.call(
+        response = session.call(
             "CreateSequence",
             compute_pb2.CreateSequenceRequest(
-                session=manager._conn.session,
+                session=session.session,
                 queue_index=self._queue_index,
                 total_timestamps=self._total_timestamps,
             ),
         )
         self._handle = response.sequence
+        self._evaluation = Evaluation(session, self._handle)
         self._lock = threading.RLock()
         self._ops: List[OpBase] = []
         self._recording = False
@@ -63,7 +50,6 @@ class Sequence(RemoteObject, LegacySequenceMixin):
         self._running = False
         self._timestamps: List[int] = []
         self._destroyed = False
-        self._legacy_init()
 
     # ---- recording ----
 
@@ -77,8 +63,7 @@ class Sequence(RemoteObject, LegacySequenceMixin):
             if not self._recording:
                 self._drop_ops()
                 self._recording = True
-            self._ops.append(op)
-            self._sent = False
+            self._append(op)
         return self
 
     def clear(self) -> None:
@@ -96,19 +81,20 @@ class Sequence(RemoteObject, LegacySequenceMixin):
             self._recording = False
             self._sent = False
 
-    # ---- evaluation ----
+    def _append(self, op: OpBase) -> None:
+        """Adds `op` to the recorded ops (to be sent with the next evaluation)."""
+        with self._lock:
+            self._ops.append(op)
+            self._sent = False
 
     def _drop_ops(self) -> None:
         release(self._ops)
         self._ops = []
 
-    def eval(self, op: Optional[OpBase] = None) -> "Sequence":
-        """Evaluates the recorded ops and waits; with `op`, clears and evaluates only `op`.
+    # ---- evaluation ----
 
-        (A sequence from the v0.5/0.6 ``create_sequence`` returns True/False instead.)
-        """
-        if self._legacy and op is None:
-            return self._legacy_eval()
+    def eval(self, op: Optional[OpBase] = None) -> "Sequence":
+        """Evaluates the recorded ops and waits; with `op`, clears and evaluates only `op`."""
         self._evaluate(op)
         return self
 
@@ -119,7 +105,7 @@ class Sequence(RemoteObject, LegacySequenceMixin):
                 self.record(op)
             request = self._eval_request("eval")
             try:
-                response = self._call("Eval", request)
+                response = self._evaluation.eval(request)
             except DeadlineExceededError:
                 # The daemon keeps running it: it can be awaited like an eval_async.
                 self._recording, self._sent, self._running = False, True, True
@@ -128,8 +114,6 @@ class Sequence(RemoteObject, LegacySequenceMixin):
 
     def eval_async(self, op: Optional[OpBase] = None) -> "Sequence":
         """Submits the recorded ops (or only `op`) and returns at once; see eval_await."""
-        if self._legacy and op is None:
-            return self._legacy_eval_async()
         self._submit(op)
         return self
 
@@ -139,79 +123,46 @@ class Sequence(RemoteObject, LegacySequenceMixin):
                 self.clear()
                 self.record(op)
             request = self._eval_request("eval_async")
-            self._call("EvalAsync", request)
+            self._evaluation.eval_async(request)
             self._recording = False
             self._sent = True
             self._running = True
 
-    def eval_await(self, timeout_ns: Optional[int] = None, *, wait_ns: Optional[int] = None):
+    def eval_await(self, timeout_ns: Optional[int] = None) -> "Sequence":
         """Waits for the evaluation started by eval_async and applies its downloads.
 
-        Without a timeout, waits until it finishes. With `timeout_ns` (v0.5/0.6 name:
-        `wait_ns`), returns after at most that many nanoseconds; if the evaluation is still
-        running, ``is_running()`` stays True and the sequence can be awaited again.
-        Returns the sequence (v0.5/0.6 sequences: True if it finished, else False).
+        Without a timeout, waits until it finishes. With `timeout_ns`, returns after at most
+        that many nanoseconds; if the evaluation is still running, ``is_running()`` stays True
+        and the sequence can be awaited again. Returns the sequence.
         """
-        if wait_ns is not None:
-            timeout_ns = wait_ns
-        if self._legacy:
-            return self._legacy_eval_await(timeout_ns)
         self._await(timeout_ns)
         return self
 
     def _await(self, timeout_ns: Optional[int]) -> bool:
+        """Waits as eval_await(); True once the evaluation finished and was applied."""
         with self._lock:
             if not self._running:
                 log.debug("eval_await: sequence is not running")
                 return False
-            while True:
-                slice_ns = _AWAIT_SLICE_NS if timeout_ns is None else int(timeout_ns)
-                response = self._call(
-                    "EvalAwait",
-                    compute_pb2.EvalAwaitRequest(
-                        session=self._session(),
-                        sequence=self._handle,
-                        timeout_ns=slice_ns,
-                        inline_download_limit=STREAM_THRESHOLD,
-                    ),
-                )
-                if response.finished:
-                    self._running = False
-                    self._finish(response)
-                    return True
-                if timeout_ns is not None:
-                    return False
+            response = self._evaluation.eval_await(timeout_ns)
+            if response is None:
+                return False
+            self._running = False
+            self._finish(response)
+            return True
 
     def _eval_request(self, what: str) -> compute_pb2.EvalRequest:
+        """The request evaluating the recorded ops (with them, when the daemon does not hold
+        them yet); its large uploads are streamed already. `what` names the caller in errors."""
         self._require_usable(what)
         self._require_idle(what)
-        manager = self._manager
-        assert manager is not None
-        create_pending_tensors(self._ops, manager)
-        request = compute_pb2.EvalRequest(session=self._session(), sequence=self._handle)
-        if not self._sent:
-            request.record = True
-            request.ops.extend(op_protos(self._ops, manager))
-        request.uploads.extend(upload_messages(self._ops))
-        request.inline_download_limit = STREAM_THRESHOLD
-        stream_uploads(self._ops, manager._conn)
-        return request
+        return self._evaluation.request(self._ops, record=not self._sent)
 
     def _finish(self, response: compute_pb2.EvalResponse) -> None:
         """Applies an evaluation's downloads and timestamps."""
         self._recording = False
         self._sent = True
-        assert self._manager is not None
-        apply_downloads(self._ops, response, self._manager._conn)
-        self._timestamps = list(response.timestamps)
-
-    def _call(self, method: str, request: object) -> object:
-        assert self._manager is not None
-        return self._manager._conn.call(method, request)
-
-    def _session(self) -> str:
-        assert self._manager is not None
-        return self._manager._conn.session
+        self._timestamps = self._evaluation.apply(self._ops, response)
 
     # ---- state ----
 
@@ -244,7 +195,7 @@ class Sequence(RemoteObject, LegacySequenceMixin):
         return compute_pb2.DestroySequenceRequest(session=session, sequence=self._handle)
 
     def _require_usable(self, what: str) -> None:
-        if self._destroyed or self._manager is None:
+        if self._destroyed or self._session is None:
             raise FailedPreconditionError(f"{what}: the sequence was destroyed")
 
     def _require_idle(self, what: str) -> None:

@@ -1,6 +1,6 @@
 #include "server/base/error.h"
 
-namespace kp::engine {
+namespace kp::base {
 
 const char* errorCodeName(ErrorCode code) {
   switch (code) {
@@ -18,10 +18,14 @@ const char* errorCodeName(ErrorCode code) {
       return "device lost";
     case ErrorCode::kUnavailable:
       return "unavailable";
+    case ErrorCode::kShuttingDown:
+      return "shutting down";
+    case ErrorCode::kUnauthenticated:
+      return "unauthenticated";
     case ErrorCode::kInternal:
       return "internal";
   }
   return "unknown";
 }
 
-}  // namespace kp::engine
+}  // namespace kp::base

@@ -9,6 +9,10 @@
 
 namespace kp::engine {
 
+using base::Error;
+using base::ErrorCode;
+using base::fail;
+
 std::shared_ptr<Algorithm> Algorithm::create(std::shared_ptr<Device> device,
                                              std::vector<std::shared_ptr<Tensor>> tensors,
                                              const std::vector<uint32_t>& spirv,

@@ -10,6 +10,10 @@
 
 namespace kp::engine {
 
+using base::Error;
+using base::ErrorCode;
+using base::fail;
+
 Buffer::Buffer(Device& device, VkDeviceSize size, VkBufferUsageFlags usage,
                VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred)
     : size_(size) {

@@ -13,6 +13,10 @@
 
 namespace kp::engine {
 
+using base::Error;
+using base::ErrorCode;
+using base::fail;
+
 using Clock = std::chrono::steady_clock;
 
 std::shared_ptr<Device> Device::open(std::shared_ptr<Instance> instance, uint32_t index,
@@ -150,7 +154,7 @@ uint32_t Device::queueFamily(uint32_t queueIndex) const {
 }
 
 uint64_t Device::submit(uint32_t queueIndex, VkCommandBuffer commandBuffer, VkFence fence,
-                        std::shared_ptr<const std::string> owner) {
+                        uint64_t owner) {
   queueFamily(queueIndex);
   if (isLost()) failLost();
   Queue& queue = queues_[queueIndex];
@@ -164,7 +168,7 @@ uint64_t Device::submit(uint32_t queueIndex, VkCommandBuffer commandBuffer, VkFe
   check(result, "vkQueueSubmit");
   std::lock_guard<std::mutex> track(trackMutex_);
   const uint64_t ticket = nextTicket_++;
-  Submission submission{queueIndex, fence, Clock::now(), std::move(owner), false};
+  Submission submission{queueIndex, fence, Clock::now(), owner, false};
   if (spareNodes_.empty()) {
     inFlight_.emplace(ticket, std::move(submission));
   } else {
@@ -183,9 +187,7 @@ void Device::completed(uint64_t ticket) {
   auto found = inFlight_.find(ticket);
   if (found == inFlight_.end()) return;
   if (!found->second.finished) progressAt_[found->second.queue] = Clock::now();
-  auto node = inFlight_.extract(found);
-  node.mapped().owner.reset();
-  spareNodes_.push_back(std::move(node));
+  spareNodes_.push_back(inFlight_.extract(found));
 }
 
 VkResult Device::waitForFence(VkFence fence, uint64_t timeoutNs) {
@@ -243,7 +245,7 @@ Device::Stall Device::stall(Clock::time_point now) {
     if (stalled >= worst.stalled) {
       worst.stalled = stalled;
       worst.queue = submission.queue;
-      worst.owner = submission.owner ? *submission.owner : std::string();
+      worst.owner = submission.owner;
     }
   }
   return worst;
@@ -336,8 +338,7 @@ void Device::runOnce(const std::function<void(VkCommandBuffer)>& record, uint32_
   VkFence fence = VK_NULL_HANDLE;
   vkCheck(vkCreateFence(device_, &fenceInfo, nullptr, &fence), "vkCreateFence");
   UniqueFence ownedFence(device_, fence);
-  static const auto kSetUpWork = std::make_shared<const std::string>("set-up work");
-  const uint64_t ticket = submit(queueIndex, commandBuffer, fence, kSetUpWork);
+  const uint64_t ticket = submit(queueIndex, commandBuffer, fence);
   const VkResult result = waitForFence(fence, timeoutNs);
   if (result == VK_SUCCESS) {
     completed(ticket);

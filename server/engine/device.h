@@ -52,10 +52,11 @@ class Device : public std::enable_shared_from_this<Device> {
 
   // Submits one command buffer to queue `queueIndex`; submissions to one queue are serialised.
   // Returns the submission's ticket: pass it to completed() once `fence` was seen signalled.
-  // `owner` names the submitter in stall(). Error(kDeviceLost) if the device is lost.
+  // `owner` is an opaque number naming the submitter in stall() (0: nobody in particular, as
+  // for set-up work). Error(kDeviceLost) if the device is lost.
   // Allocation-free once as many submissions were in flight at once before.
   uint64_t submit(uint32_t queueIndex, VkCommandBuffer commandBuffer, VkFence fence,
-                  std::shared_ptr<const std::string> owner = nullptr);
+                  uint64_t owner = 0);
   // The submission of `ticket` has finished (its fence signalled): stop tracking it. Call it
   // before resetting or destroying the fence. 0 is ignored.
   void completed(uint64_t ticket);
@@ -118,7 +119,7 @@ class Device : public std::enable_shared_from_this<Device> {
     // finishing (counted from the oldest pending submission's start at the earliest).
     std::chrono::nanoseconds stalled{0};
     uint32_t queue = 0;  // that queue
-    std::string owner;   // the submitter of that queue's oldest pending submission
+    uint64_t owner = 0;  // the submitter of that queue's oldest pending submission
   };
   Stall stall(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
   // True while work submitted to the device may still run (a non-blocking check of every
@@ -141,7 +142,7 @@ class Device : public std::enable_shared_from_this<Device> {
     uint32_t queue = 0;
     VkFence fence = VK_NULL_HANDLE;
     std::chrono::steady_clock::time_point submitted;
-    std::shared_ptr<const std::string> owner;
+    uint64_t owner = 0;
     bool finished = false;  // its fence was seen signalled (by stall or busy)
   };
   // The set-up work of a runOnce whose wait failed, kept until its fence signals.

@@ -9,6 +9,10 @@
 #include "server/base/error.h"
 
 namespace kp::engine {
+
+using base::Error;
+using base::ErrorCode;
+using base::fail;
 namespace {
 
 struct Rule {

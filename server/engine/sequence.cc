@@ -10,6 +10,10 @@
 #include "server/engine/vk_check.h"
 
 namespace kp::engine {
+
+using base::Error;
+using base::ErrorCode;
+using base::fail;
 namespace {
 
 constexpr VkPipelineStageFlags kGpuStages =
@@ -38,7 +42,7 @@ void recordHostBarrier(VkCommandBuffer commandBuffer) {
 }  // namespace
 
 std::shared_ptr<Sequence> Sequence::create(std::shared_ptr<Device> device, uint32_t queueIndex,
-                                           uint32_t totalTimestamps, std::string owner) {
+                                           uint32_t totalTimestamps, uint64_t owner) {
   const uint32_t family = device->queueFamily(queueIndex);
   if (totalTimestamps > 0) {
     const auto& familyInfo = device->info().queueFamilies[family];
@@ -52,7 +56,7 @@ std::shared_ptr<Sequence> Sequence::create(std::shared_ptr<Device> device, uint3
   sequence->device_ = device;
   sequence->queueIndex_ = queueIndex;
   sequence->totalTimestamps_ = totalTimestamps;
-  sequence->owner_ = std::make_shared<const std::string>(std::move(owner));
+  sequence->owner_ = owner;
   VkDevice handle = device->handle();
 
   VkCommandPoolCreateInfo poolInfo{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
@@ -238,11 +242,8 @@ bool Sequence::isInit() const {
 
 void Sequence::checkOpsUsable() const {
   for (size_t i = 0; i < ops_.size(); ++i) {
-    try {
-      ops_[i]->checkUsable();
-    } catch (const Error& error) {
-      throw Error(error.code(), "ops[" + std::to_string(i) + "]: " + error.what());
-    }
+    base::withContext([i] { return "ops[" + std::to_string(i) + "]"; },
+                      [&] { ops_[i]->checkUsable(); });
   }
 }
 

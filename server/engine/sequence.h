@@ -29,10 +29,10 @@ class Sequence {
  public:
   // `totalTimestamps` > 0 records up to that many timestamps per evaluation: one before the
   // first op and one after each op (FailedPrecondition if the queue cannot write timestamps).
-  // `owner` names the sequence's evaluations in Device::stall() (the service passes the id of
-  // the session).
+  // `owner`, an opaque number, names the sequence's evaluations in Device::stall() (the service
+  // passes the serial of the session).
   static std::shared_ptr<Sequence> create(std::shared_ptr<Device> device, uint32_t queueIndex = 0,
-                                          uint32_t totalTimestamps = 0, std::string owner = {});
+                                          uint32_t totalTimestamps = 0, uint64_t owner = 0);
   // Waits for a running evaluation first. If that fails because the device was lost while the
   // work may still run, the sequence's Vulkan objects and ops are left allocated on purpose
   // (logged): the GPU must never use freed memory.
@@ -87,7 +87,7 @@ class Sequence {
   uint32_t totalTimestamps() const { return totalTimestamps_; }
   std::vector<std::shared_ptr<Op>> ops() const;
   const std::shared_ptr<Device>& device() const { return device_; }
-  const std::string& owner() const { return *owner_; }
+  uint64_t owner() const { return owner_; }
 
  private:
   void checkOpsUsable() const;  // requires mutex_
@@ -101,7 +101,7 @@ class Sequence {
   std::shared_ptr<Device> device_;
   uint32_t queueIndex_ = 0;
   uint32_t totalTimestamps_ = 0;
-  std::shared_ptr<const std::string> owner_;  // shared with the device's submission records
+  uint64_t owner_ = 0;
 
   mutable std::mutex mutex_;
   std::vector<std::shared_ptr<Op>> ops_;

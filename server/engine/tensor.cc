@@ -7,6 +7,10 @@
 #include "server/base/error.h"
 
 namespace kp::engine {
+
+using base::Error;
+using base::ErrorCode;
+using base::fail;
 namespace {
 
 constexpr VkBufferUsageFlags kPrimaryUsage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |

@@ -6,6 +6,10 @@
 
 namespace kp::engine {
 
+using base::Error;
+using base::ErrorCode;
+using base::fail;
+
 const char* vkResultName(VkResult result) {
   switch (result) {
     case VK_SUCCESS:

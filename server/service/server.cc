@@ -55,12 +55,17 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
     }
   }
 
-  server->pool_ = std::make_unique<DevicePool>(instance, server->options_.service);
-  server->registry_ = std::make_unique<SessionRegistry>(*server->pool_, server->options_.service);
+  const ServiceConfig& config = server->options_.service;
+  server->pool_ = std::make_unique<DevicePool>(instance, config);
+  server->retirement_ = std::make_unique<Retirement>(*server->pool_, config);
+  server->registry_ =
+      std::make_unique<SessionRegistry>(*server->pool_, *server->retirement_, config);
   server->watchdog_ = std::make_unique<DeviceWatchdog>(*server->pool_, *server->registry_,
-                                                       server->options_.service);
+                                                       *server->retirement_, config);
+  server->reaper_ = std::make_unique<LeaseReaper>(*server->registry_, *server->retirement_);
   server->service_ = std::make_unique<ComputeService>(
-      *server->pool_, *server->registry_, server->gate_, server->peers_, std::move(token));
+      *server->pool_, *server->registry_, *server->reaper_, *server->retirement_, server->gate_,
+      server->peers_, std::move(token));
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -94,7 +99,7 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
   }
   server->server_ = builder.BuildAndStart();
   if (!server->server_) {
-    engine::fail(engine::ErrorCode::kUnavailable,
+    base::fail(base::ErrorCode::kUnavailable,
                  "cannot listen on the requested address(es); is another kpd running?");
   }
   // The local data socket first: a client that connects to a Unix socket is told about it at
@@ -119,8 +124,8 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
     }
     if (*ports[i] == 0) {
       server->shutdown(std::chrono::milliseconds(0));
-      engine::fail(
-          engine::ErrorCode::kUnavailable,
+      base::fail(
+          base::ErrorCode::kUnavailable,
           "cannot listen on " + address +
               (options.tls.enabled() ? " (is the port free? do --tls-cert and --tls-key match?)"
                                      : " (is the port free?)"));
@@ -151,9 +156,10 @@ void Server::shutdown(std::chrono::milliseconds drain) {
   gate_.startDraining();
   if (!server_) {  // start() failed half-way
     if (watchdog_) watchdog_->stop();
+    if (reaper_) reaper_->stop();
     for (auto& listener : unixListeners_) listener->stop();
     if (local_) local_->stop();
-    if (registry_) registry_->closeAll("the daemon is shutting down");
+    if (registry_) registry_->closeAll("the daemon is shutting down", Clock::now());
     return;
   }
   if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(false);
@@ -179,16 +185,11 @@ void Server::shutdown(std::chrono::milliseconds drain) {
   //    drain time is spent.
   if (local_) local_->stop();
   watchdog_->stop();
+  reaper_->stop();
   registry_->closeAll("the daemon is shutting down", std::max(deadline, Clock::now() + kMinGpuWait));
-  if (auto busy = pool_->busyDevices(); !busy.empty()) {
-    for (const auto& device : busy) {
-      spdlog::warn("{} still runs work: leaving it running, with the memory it uses",
-                   device->describe());
-    }
-    pool_->retire(busy, "its work was still running when kpd shut down");  // no session left
-  }
-  registry_->endSessionsOnRetiredDevices();
-  pool_->releaseIdle();
+  retirement_->retireBusyDevices();  // no session is left on them
+  retirement_->endSessionsOnRetiredDevices({});
+  retirement_->releaseIdle();
   const auto streamsDeadline = std::max(
       deadline,
       Clock::now() + std::min<std::chrono::milliseconds>(drain, std::chrono::milliseconds(1000)));
@@ -213,9 +214,9 @@ void Server::wait() {
 }
 
 bool Server::workLeftRunning() const {
-  if (!pool_) return false;
-  pool_->releaseIdle();
-  return pool_->retiredCount() > 0;
+  if (!retirement_) return false;
+  retirement_->releaseIdle();
+  return retirement_->retiredCount() > 0;
 }
 
 }  // namespace kp::service

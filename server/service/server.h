@@ -14,6 +14,8 @@
 #include "server/service/config.h"
 #include "server/service/devices/device_pool.h"
 #include "server/service/lifecycle/device_watchdog.h"
+#include "server/service/lifecycle/lease_reaper.h"
+#include "server/service/lifecycle/retirement.h"
 #include "server/engine/instance.h"
 #include "server/service/transport/local_channel.h"
 #include "server/service/transport/peer_credentials.h"
@@ -79,8 +81,10 @@ class Server {
   CallGate gate_;
   PeerCredentials peers_;
   std::unique_ptr<DevicePool> pool_;
+  std::unique_ptr<Retirement> retirement_;
   std::unique_ptr<SessionRegistry> registry_;
   std::unique_ptr<DeviceWatchdog> watchdog_;
+  std::unique_ptr<LeaseReaper> reaper_;
   std::unique_ptr<ComputeService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<LocalChannel> local_;

@@ -2,6 +2,7 @@
 the loopback-only rule for plain TCP, and the Unix socket's permissions and peer uid."""
 import grp
 import os
+import re
 import shutil
 import socket
 import stat
@@ -353,13 +354,17 @@ def test_socket_mode_keeps_other_users_out():
     assert results == {"0660": "refused", "0666": "connected"}
 
 
-def test_session_is_logged_with_the_peer_uid(daemon):
+def test_session_is_logged_with_the_peer_uid_and_never_its_secret_id(daemon):
+    before = daemon.log()
     with kp.Manager(address=daemon.address) as mgr:
         session = mgr._conn.session
         mgr.tensor([1])
+    log = daemon.log()[len(before):]
     expected = f"uid {os.getuid()} gid {os.getgid()} pid {os.getpid()} on {daemon.address}"
-    lines = [line for line in daemon.log().splitlines() if f"session {session} opened" in line]
+    lines = [line for line in log.splitlines() if re.search(r"session #\d+ .*opened by", line)]
     assert len(lines) == 1 and expected in lines[0], lines
+    # The id is the session's credential: the log names sessions by their public serial only.
+    assert session not in daemon.log()
 
 
 def test_a_second_kpd_does_not_steal_a_live_socket(daemon):

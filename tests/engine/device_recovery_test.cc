@@ -72,13 +72,13 @@ TEST_F(DeviceRecoveryTest, MarkLostEndsAWaitAndKeepsTheWorkAlive) {
 
 TEST_F(DeviceRecoveryTest, StallNamesTheWorkThatHoldsTheQueue) {
   EXPECT_FALSE(device_->stall().pending);
-  Gate gate(device_, "session-a");
+  Gate gate(device_, 42);
   ASSERT_TRUE(gate.close());
   // While the gate is closed its queue makes no progress: looked at a second later, it has
   // stalled for a second.
   const Device::Stall stall = device_->stall(std::chrono::steady_clock::now() + milliseconds(1000));
   EXPECT_TRUE(stall.pending);
-  EXPECT_EQ(stall.owner, "session-a");
+  EXPECT_EQ(stall.owner, 42u);
   EXPECT_EQ(stall.queue, 0u);
   EXPECT_GE(stall.stalled, milliseconds(1000));
   gate.open();

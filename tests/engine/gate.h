@@ -14,10 +14,10 @@ namespace kp::engine::test {
 class Gate {
  public:
   // A gate on queue 0 of `device`; its evaluations carry `owner` (Device::stall names it).
-  explicit Gate(std::shared_ptr<Device> device, std::string owner = "gate")
+  explicit Gate(std::shared_ptr<Device> device, uint64_t owner = 0)
       : flags_(Tensor::create(device, std::vector<uint32_t>(kp::test::kGateFlagCount, 0),
                               TensorType::kHost)),
-        sequence_(Sequence::create(device, 0, 0, std::move(owner))) {
+        sequence_(Sequence::create(device, 0, 0, owner)) {
     auto algorithm = Algorithm::create(device, {flags_}, compile(kp::test::gateShaderSource()),
                                        Workgroup{kp::test::kGateWorkgroups, 1, 1});
     sequence_->record(std::make_shared<OpAlgoDispatch>(algorithm));

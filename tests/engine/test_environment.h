@@ -32,6 +32,9 @@ inline void PrintTo(TensorType type, std::ostream* os) {
 
 namespace kp::engine::test {
 
+using base::Error;
+using base::ErrorCode;
+
 class EngineEnvironment : public ::testing::Environment {
  public:
   void SetUp() override;

@@ -294,12 +294,12 @@ void InputRun::dispatch(const Call& call, SessionState& target, Mapper& mapper) 
             tensor = chunk.tensor();
           }
           KP_REQUIRE(chunk.tensor() == 0 || chunk.tensor() == tensor,
-                     engine::ErrorCode::kInvalidArgument,
+                     base::ErrorCode::kInvalidArgument,
                      "tensor: a stream writes one tensor (" + std::to_string(tensor) +
                          "), a chunk names " + std::to_string(chunk.tensor()));
           session->writeTensorChunk(tensor, chunk.offset(), chunk.data());
         }
-        KP_REQUIRE(session != nullptr, engine::ErrorCode::kInvalidArgument,
+        KP_REQUIRE(session != nullptr, base::ErrorCode::kInvalidArgument,
                    "the stream had no chunk");
       });
       break;
@@ -462,8 +462,8 @@ void InputRun::dispatch(const Call& call, SessionState& target, Mapper& mapper) 
         const std::string name = request.name().empty() ? "shader" : request.name();
         try {
           harness_.pool().compiler().compile(request.glsl(), name);
-        } catch (const engine::Error& error) {
-          throw engine::Error(error.code(), std::string("glsl: ") + error.what());
+        } catch (const base::Error& error) {
+          throw base::Error(error.code(), std::string("glsl: ") + error.what());
         }
       });
       break;
@@ -516,16 +516,17 @@ void InputRun::finish() {
     if (!closed.ok() && closed.error_code() != grpc::StatusCode::NOT_FOUND) {
       fail("CloseSession at the end of the input answered " + closed.error_message());
     }
-    // A session whose evaluations outlived the close wait is retried by the registry; wait
-    // for it here, so that the leak check below sees everything freed.
+    // A session whose evaluations outlived the close wait is left draining (kpd's reaper
+    // retries it every second); wait for it here, so that the leak check below sees
+    // everything freed.
     const auto start = Clock::now();
-    while (!state->session->close("the input ended")) {
+    while (!state->session->close("the input ended", Clock::now())) {
       if (Clock::now() - start > kDrainLimit) {
         fail("hang: the GPU work of a closed session was not freed within 60 s");
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    // The registry's reaper may still hold the session until its next pass (about 1 s).
+    harness_.retirement().retryDraining();  // lets go of it, now that it is drained
     while (state->session.use_count() > 1) {
       if (Clock::now() - start > kDrainLimit) {
         fail("leak: a closed session is still referenced after 60 s");

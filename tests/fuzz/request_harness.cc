@@ -66,7 +66,8 @@ RequestHarness::RequestHarness() : config_(harnessConfig()) {
   instance_ = engine::Instance::create(options);
   if (instance_->deviceCount() == 0) finding("no Vulkan device to fuzz on");
   pool_ = std::make_unique<service::DevicePool>(instance_, config_);
-  registry_ = std::make_unique<service::SessionRegistry>(*pool_, config_);
+  retirement_ = std::make_unique<service::Retirement>(*pool_, config_);
+  registry_ = std::make_unique<service::SessionRegistry>(*pool_, *retirement_, config_);
   device_ = pool_->open(0, {});
   baselineDeviceRefs_ = device_.use_count();
   fuzzShaderSpirv();  // compile the embedded shaders now, not in the first input
@@ -107,6 +108,7 @@ void RequestHarness::run(const FuzzInput& input) {
 void RequestHarness::shutdown() {
   checkBaseline();
   registry_.reset();
+  retirement_.reset();
   device_.reset();
   pool_.reset();  // destroys the devices: the validation layer reports objects left alive
   if (instance_->validationEnabled() && instance_->validationErrors() > 0) {

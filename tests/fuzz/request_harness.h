@@ -54,6 +54,7 @@ class RequestHarness {
   uint64_t requestsFailed() const { return requestsFailed_; }
 
   service::SessionRegistry& registry() { return *registry_; }
+  service::Retirement& retirement() { return *retirement_; }
   service::DevicePool& pool() { return *pool_; }
   const service::ServiceConfig& config() const { return config_; }
   bool verbose() const { return verbose_; }
@@ -67,6 +68,7 @@ class RequestHarness {
   service::ServiceConfig config_;
   std::shared_ptr<engine::Instance> instance_;
   std::unique_ptr<service::DevicePool> pool_;
+  std::unique_ptr<service::Retirement> retirement_;
   std::unique_ptr<service::SessionRegistry> registry_;
   std::shared_ptr<engine::Device> device_;  // the default device, held to watch its references
   long baselineDeviceRefs_ = 0;

@@ -39,10 +39,10 @@ TEST(BearerToken, FromFileTrimsWhitespace) {
 
 TEST(BearerToken, FromFileRefusesEmptyMissingOrSeveralWords) {
   const std::string empty = writeTemp("\n \n");
-  EXPECT_THROW(BearerToken::fromFile(empty), engine::Error);
+  EXPECT_THROW(BearerToken::fromFile(empty), base::Error);
   const std::string twoWords = writeTemp("one two\n");
-  EXPECT_THROW(BearerToken::fromFile(twoWords), engine::Error);
-  EXPECT_THROW(BearerToken::fromFile("/nonexistent/token"), engine::Error);
+  EXPECT_THROW(BearerToken::fromFile(twoWords), base::Error);
+  EXPECT_THROW(BearerToken::fromFile("/nonexistent/token"), base::Error);
   std::remove(empty.c_str());
   std::remove(twoWords.c_str());
 }

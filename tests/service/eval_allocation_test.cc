@@ -39,9 +39,11 @@ class EvalAllocationTest : public ::testing::TestWithParam<bool> {
     instance_ = engine::Instance::create({});
     if (instance_->deviceCount() == 0) GTEST_SKIP() << "no Vulkan device";
     pool_ = std::make_unique<DevicePool>(instance_, config_);
-    registry_ = std::make_unique<SessionRegistry>(*pool_, config_);
+    retirement_ = std::make_unique<Retirement>(*pool_, config_);
+    registry_ = std::make_unique<SessionRegistry>(*pool_, *retirement_, config_);
     v1::SessionOpened opened;
     session_ = registry_->open(v1::OpenSessionRequest(), "test", true, &opened);
+    id_ = opened.session();
     if (sharedMemory()) session_->attachLocal();
 
     a_ = tensor({2, 2, 2});
@@ -65,9 +67,10 @@ class EvalAllocationTest : public ::testing::TestWithParam<bool> {
   }
 
   void TearDown() override {
-    if (session_) registry_->close(session_->id(), "the test ended");
+    if (session_) registry_->close(id_, "the test ended");
     session_.reset();
     registry_.reset();
+    retirement_.reset();
     pool_.reset();
   }
 
@@ -95,14 +98,16 @@ class EvalAllocationTest : public ::testing::TestWithParam<bool> {
   ServiceConfig config_;
   std::shared_ptr<engine::Instance> instance_;
   std::unique_ptr<DevicePool> pool_;
+  std::unique_ptr<Retirement> retirement_;
   std::unique_ptr<SessionRegistry> registry_;
   std::shared_ptr<Session> session_;
+  std::string id_;
   uint64_t a_ = 0, b_ = 0, c_ = 0, sequence_ = 0;
 };
 
 TEST_P(EvalAllocationTest, EvaluatingARecordedSequenceAgainAllocatesNothing) {
   v1::EvalRequest request;
-  request.set_session(session_->id());
+  request.set_session(id_);
   request.set_sequence(sequence_);
   v1::TensorData* upload = nullptr;
   if (!sharedMemory()) {

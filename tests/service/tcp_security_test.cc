@@ -28,8 +28,8 @@ TEST(TcpCredentials, PlainTcpBeyondLoopbackNeedsTheFlag) {
   try {
     tcpCredentials("0.0.0.0:7070", {}, false);
     FAIL() << "expected a refusal";
-  } catch (const engine::Error& error) {
-    EXPECT_EQ(error.code(), engine::ErrorCode::kInvalidArgument);
+  } catch (const base::Error& error) {
+    EXPECT_EQ(error.code(), base::ErrorCode::kInvalidArgument);
     EXPECT_NE(std::string(error.what()).find("refusing to serve 0.0.0.0:7070 without TLS"),
               std::string::npos);
   }
@@ -38,11 +38,11 @@ TEST(TcpCredentials, PlainTcpBeyondLoopbackNeedsTheFlag) {
 
 TEST(CheckTlsOptions, Inconsistent) {
   EXPECT_NO_THROW(checkTlsOptions({}));
-  EXPECT_THROW(checkTlsOptions({"cert.pem", "", ""}), engine::Error);
-  EXPECT_THROW(checkTlsOptions({"", "key.pem", ""}), engine::Error);
-  EXPECT_THROW(checkTlsOptions({"", "", "ca.pem"}), engine::Error);
+  EXPECT_THROW(checkTlsOptions({"cert.pem", "", ""}), base::Error);
+  EXPECT_THROW(checkTlsOptions({"", "key.pem", ""}), base::Error);
+  EXPECT_THROW(checkTlsOptions({"", "", "ca.pem"}), base::Error);
   EXPECT_THROW(checkTlsOptions({"/nonexistent/cert.pem", "/nonexistent/key.pem", ""}),
-               engine::Error);
+               base::Error);
 }
 
 }  // namespace

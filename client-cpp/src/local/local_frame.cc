@@ -6,9 +6,13 @@
 #include <cstring>
 
 #include "kp/error.hpp"
+#include "kp/v1/types.pb.h"
 
 namespace kp::detail {
 namespace {
+
+static_assert(sizeof(uint32_t) == kp::v1::PROTOCOL_LOCAL_FRAME_HEADER_BYTES,
+              "a local frame starts with its length as a uint32");
 
 // Writes the 4-byte length of a frame of `inner` bytes and makes room for them; returns where
 // they go.

@@ -6,6 +6,10 @@
 
 namespace kp::engine {
 
+using base::Error;
+using base::ErrorCode;
+using base::fail;
+
 void checkTensors(const char* op, const std::vector<std::shared_ptr<Tensor>>& tensors) {
   for (size_t i = 0; i < tensors.size(); ++i) {
     KP_REQUIRE(tensors[i] != nullptr, ErrorCode::kInvalidArgument,

@@ -4,6 +4,10 @@
 
 namespace kp::engine {
 
+using base::Error;
+using base::ErrorCode;
+using base::fail;
+
 OpAlgoDispatch::OpAlgoDispatch(std::shared_ptr<Algorithm> algorithm,
                                std::optional<Constants> pushConstants)
     : algorithm_(std::move(algorithm)), pushConstants_(std::move(pushConstants)) {

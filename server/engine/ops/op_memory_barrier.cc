@@ -5,6 +5,10 @@
 #include "server/base/error.h"
 
 namespace kp::engine {
+
+using base::Error;
+using base::ErrorCode;
+using base::fail;
 namespace {
 
 constexpr VkAccessFlags kKnownAccess =

@@ -6,6 +6,10 @@
 #include "server/base/error.h"
 
 namespace kp::engine {
+
+using base::Error;
+using base::ErrorCode;
+using base::fail;
 namespace {
 
 constexpr uint64_t kLocalSize = 64;  // local_size_x of shaders/multiply.comp

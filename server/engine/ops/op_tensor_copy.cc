@@ -7,6 +7,10 @@
 
 namespace kp::engine {
 
+using base::Error;
+using base::ErrorCode;
+using base::fail;
+
 OpTensorCopy::OpTensorCopy(std::vector<std::shared_ptr<Tensor>> tensors)
     : tensors_(std::move(tensors)) {
   KP_REQUIRE(tensors_.size() >= 2, ErrorCode::kInvalidArgument,

@@ -6,6 +6,10 @@
 
 namespace kp::engine {
 
+using base::Error;
+using base::ErrorCode;
+using base::fail;
+
 void checkSyncTensors(const char* op, const std::vector<std::shared_ptr<Tensor>>& tensors) {
   KP_REQUIRE(!tensors.empty(), ErrorCode::kInvalidArgument, std::string(op) + ": tensors is empty");
   checkTensors(op, tensors);

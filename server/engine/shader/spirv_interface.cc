@@ -8,6 +8,10 @@
 #include "server/base/error.h"
 
 namespace kp::engine {
+
+using base::Error;
+using base::ErrorCode;
+using base::fail;
 namespace {
 
 // SPIR-V opcodes, decorations, storage classes and execution modes used here.

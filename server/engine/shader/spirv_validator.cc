@@ -8,6 +8,10 @@
 #include "server/base/error.h"
 
 namespace kp::engine {
+
+using base::Error;
+using base::ErrorCode;
+using base::fail;
 namespace {
 
 constexpr uint32_t kMagic = 0x07230203;

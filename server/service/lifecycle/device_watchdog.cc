@@ -2,11 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <map>
+
 namespace kp::service {
 
+using base::MutexLock;
+
 DeviceWatchdog::DeviceWatchdog(DevicePool& pool, SessionRegistry& registry,
-                               const ServiceConfig& config)
-    : pool_(pool), registry_(registry), config_(config) {
+                               Retirement& retirement, const ServiceConfig& config)
+    : pool_(pool), registry_(registry), retirement_(retirement), config_(config) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -14,17 +18,17 @@ DeviceWatchdog::~DeviceWatchdog() { stop(); }
 
 void DeviceWatchdog::stop() {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     stopping_ = true;
   }
-  wake_.notify_all();
+  wake_.notifyAll();
   if (thread_.joinable()) thread_.join();
 }
 
 void DeviceWatchdog::run() {
-  std::unique_lock<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   while (!stopping_) {
-    wake_.wait_for(lock, kPeriod, [this] { return stopping_; });
+    wake_.waitFor(mutex_, kPeriod);
     if (stopping_) break;
     lock.unlock();
     try {
@@ -36,35 +40,55 @@ void DeviceWatchdog::run() {
   }
 }
 
-void DeviceWatchdog::check() {
-  for (const DevicePool::Finding& finding : pool_.inspect(config_.runawayMs)) {
-    if (finding.lost) {
-      const std::string reason = DevicePool::outOfService(finding.lostReason);
-      pool_.retire(finding.devices, reason);
-      spdlog::error("{}: {}", finding.device, reason);
-      continue;
+std::vector<Retirement::Trouble> DeviceWatchdog::inspect(
+    const std::vector<DevicePool::InService>& devices, uint64_t runawayMs,
+    std::chrono::steady_clock::time_point now) {
+  // Devices that share a physical device and an instance share the driver's state.
+  std::map<std::pair<const engine::Instance*, uint32_t>,
+           std::vector<std::shared_ptr<engine::Device>>>
+      groups;
+  for (const auto& [index, device] : devices) groups[{&device->instance(), index}].push_back(device);
+  std::vector<Retirement::Trouble> found;
+  for (const auto& [group, members] : groups) {
+    for (const auto& device : members) {
+      if (!device->isLost()) continue;
+      Retirement::Trouble lost;
+      lost.devices = {device};  // a lost device fails on its own
+      lost.device = device->describe();
+      lost.lost = true;
+      lost.lostReason = device->lostReason();
+      found.push_back(std::move(lost));
     }
-    std::string culprit = registry_.label(finding.culprit);
-    if (culprit.empty()) culprit = "a session that has ended since";
-    const std::string limit = std::to_string(config_.runawayMs) + " ms (--runaway-ms " +
-                              std::to_string(config_.runawayMs) + ")";
-    const std::string reason =
-        DevicePool::outOfService(finding.device + " was reset: an evaluation of " + culprit +
-                                 " ran for more than " + limit + " without finishing");
-    const std::string culpritReason =
-        "an evaluation of this session ran for more than " + limit +
-        " without finishing: kpd reset " + finding.device +
-        " and ended the sessions on it, this one included (a shader must finish; split long "
-        "work into shorter evaluations)";
-    pool_.retire(finding.devices, reason, finding.culprit, culpritReason);
-    spdlog::error("runaway work: {} made no progress for {} ms, stuck on an evaluation of {}: "
-                  "resetting it ({} instance(s) of the device retired)",
-                  finding.device, finding.stalledMs, culprit, finding.devices.size());
+    if (runawayMs == 0) continue;
+    Retirement::Trouble runaway;
+    for (const auto& device : members) {
+      if (device->isLost()) continue;
+      const engine::Device::Stall stall = device->stall(now);
+      const auto stalledMs = static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(stall.stalled).count());
+      if (!stall.pending || stalledMs < runawayMs || stalledMs < runaway.stalledMs) continue;
+      runaway.device = device->describe();
+      runaway.culprit = stall.owner;
+      runaway.stalledMs = stalledMs;
+    }
+    if (runaway.device.empty()) continue;
+    for (const auto& device : members) {
+      if (!device->isLost()) runaway.devices.push_back(device);
+    }
+    found.push_back(std::move(runaway));
   }
-  if (const size_t ended = registry_.endSessionsOnRetiredDevices(); ended > 0) {
-    spdlog::warn("ended {} session(s) on retired devices", ended);
+  return found;
+}
+
+void DeviceWatchdog::check() {
+  for (Retirement::Trouble& trouble :
+       inspect(pool_.inService(), config_.runawayMs, std::chrono::steady_clock::now())) {
+    if (trouble.culprit != 0) trouble.culpritLabel = registry_.label(trouble.culprit);
+    retirement_.retire(trouble);
   }
-  pool_.releaseIdle();
+  retirement_.endSessionsOnRetiredDevices(
+      registry_.take([this](const Session& session) { return retirement_.reasonToEnd(session); }));
+  retirement_.releaseIdle();
 }
 
 }  // namespace kp::service

@@ -1,20 +1,19 @@
-// Recovers devices that can no longer serve, on a thread of its own:
+// Watches the devices in service, on a thread of its own, for two kinds of trouble:
 // - a lost device (the driver answered VK_ERROR_DEVICE_LOST);
 // - a wedged device: one of its queues has work pending but made no progress (no submission on
 //   it finished) for ServiceConfig::runawayMs, because a shader never finishes.
-// Such a device is retired (DevicePool::retire: every wait on it ends, the next session gets
-// the device opened afresh), every session on it ends at once with a reason saying what
-// happened and whose evaluation caused it, and once the old device's work has finished its
-// memory is freed (DevicePool::releaseIdle). Sessions on other devices never notice.
+// It only detects: what happens then (the device retired, the sessions on it ended, naming the
+// culprit) is lifecycle/retirement.h.
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <thread>
+#include <vector>
 
+#include "server/base/mutex.h"
 #include "server/service/config.h"
 #include "server/service/devices/device_pool.h"
+#include "server/service/lifecycle/retirement.h"
 #include "server/service/lifecycle/session_registry.h"
 
 namespace kp::service {
@@ -25,13 +24,22 @@ class DeviceWatchdog {
   static constexpr std::chrono::milliseconds kPeriod{100};
 
   // Starts the thread.
-  DeviceWatchdog(DevicePool& pool, SessionRegistry& registry, const ServiceConfig& config);
+  DeviceWatchdog(DevicePool& pool, SessionRegistry& registry, Retirement& retirement,
+                 const ServiceConfig& config);
   ~DeviceWatchdog();
 
   DeviceWatchdog(const DeviceWatchdog&) = delete;
   DeviceWatchdog& operator=(const DeviceWatchdog&) = delete;
 
-  // One round of checks (the thread calls it every kPeriod).
+  // What is wrong with the devices in `devices` now: those lost, and those whose queue with
+  // work pending made no progress for `runawayMs` (0: never look), each with the devices that
+  // share its driver state (same physical device and Vulkan instance).
+  static std::vector<Retirement::Trouble> inspect(const std::vector<DevicePool::InService>& devices,
+                                                  uint64_t runawayMs,
+                                                  std::chrono::steady_clock::time_point now);
+  // One round: inspects, hands what it found to the retirement, ends the sessions on retired
+  // devices and frees the retired devices whose work finished (the thread calls it every
+  // kPeriod).
   void check();
   // Stops the thread (idempotent).
   void stop();
@@ -41,10 +49,11 @@ class DeviceWatchdog {
 
   DevicePool& pool_;
   SessionRegistry& registry_;
+  Retirement& retirement_;
   const ServiceConfig& config_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
+  base::Mutex mutex_;
+  base::CondVar wake_;
+  bool stopping_ KP_GUARDED_BY(mutex_) = false;
   std::thread thread_;
 };
 

@@ -4,8 +4,8 @@
 
 namespace kp::service {
 
-using engine::ErrorCode;
-using engine::fail;
+using base::ErrorCode;
+using base::fail;
 
 engine::DataType toEngine(v1::DataType type, const std::string& field) {
   switch (type) {
@@ -115,7 +115,7 @@ void toProto(const engine::DeviceInfo& info, v1::Device* device) {
   }
   try {
     device->set_default_queue_family(info.defaultComputeFamily());
-  } catch (const engine::Error&) {
+  } catch (const base::Error&) {
     device->set_default_queue_family(0);
   }
 }

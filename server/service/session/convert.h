@@ -1,5 +1,5 @@
 // Conversions between kp.v1 messages and engine types. Each validates what it converts and
-// throws engine::Error(kInvalidArgument) naming `field` when the value is unusable.
+// throws base::Error(kInvalidArgument) naming `field` when the value is unusable.
 #pragma once
 
 #include <string>

@@ -40,7 +40,7 @@ class HandleTable {
 
   // Throws the NotFound of get().
   [[noreturn]] void failNotFound(uint64_t handle, const std::string& field) const {
-    engine::fail(engine::ErrorCode::kNotFound,
+    base::fail(base::ErrorCode::kNotFound,
                  field + ": " + kind_ + " " + std::to_string(handle) +
                      (handle == 0 ? " is not a valid handle" : " does not exist in this session"));
   }

@@ -16,7 +16,7 @@
 namespace kp::service {
 namespace {
 
-using engine::ErrorCode;
+using base::ErrorCode;
 using TensorList = std::vector<std::shared_ptr<engine::Tensor>>;
 
 struct Resolved {
@@ -36,7 +36,7 @@ Resolved resolve(const google::protobuf::RepeatedField<uint64_t>& handles,
     resolved.tensors.push_back(table.get(handles[i], element));
     auto [first, inserted] = seen.emplace(handles[i], i);
     if (distinct && !inserted) {
-      engine::fail(ErrorCode::kInvalidArgument,
+      base::fail(ErrorCode::kInvalidArgument,
                    element + ": tensor " + std::to_string(handles[i]) + " is also " + field + "[" +
                        std::to_string(first->second) + "]; an op names each tensor once");
     }
@@ -48,16 +48,6 @@ Resolved resolve(const google::protobuf::RepeatedField<uint64_t>& handles,
 void addDownload(BuiltOps& built, std::unordered_set<uint64_t>& downloaded, uint64_t handle,
                  const std::shared_ptr<engine::Tensor>& tensor) {
   if (downloaded.insert(handle).second) built.downloads.push_back({handle, tensor});
-}
-
-// Engine errors name the op and tensors[i]; prefix the request field they came from.
-template <typename F>
-std::shared_ptr<engine::Op> withField(const std::string& field, F&& make) {
-  try {
-    return make();
-  } catch (const engine::Error& error) {
-    throw engine::Error(error.code(), field + ": " + error.what());
-  }
 }
 
 }  // namespace
@@ -102,7 +92,7 @@ BuiltOps buildOps(const google::protobuf::RepeatedPtrField<v1::Op>& ops,
       case v1::Op::kTensorSyncDevice: {
         Resolved r = resolve(op.tensor_sync_device().tensors(), tensors,
                              field + ".tensor_sync_device.tensors", true);
-        built.ops.push_back(withField(field, [&] {
+        built.ops.push_back(base::withContext([&] { return field; }, [&] {
           return std::make_shared<engine::OpTensorSyncDevice>(r.tensors);
         }));
         break;
@@ -110,7 +100,7 @@ BuiltOps buildOps(const google::protobuf::RepeatedPtrField<v1::Op>& ops,
       case v1::Op::kTensorSyncLocal: {
         Resolved r = resolve(op.tensor_sync_local().tensors(), tensors,
                              field + ".tensor_sync_local.tensors", true);
-        built.ops.push_back(withField(field, [&] {
+        built.ops.push_back(base::withContext([&] { return field; }, [&] {
           return std::make_shared<engine::OpTensorSyncLocal>(r.tensors);
         }));
         for (size_t t = 0; t < r.tensors.size(); ++t)
@@ -119,7 +109,7 @@ BuiltOps buildOps(const google::protobuf::RepeatedPtrField<v1::Op>& ops,
       }
       case v1::Op::kTensorCopy: {
         Resolved r = resolve(op.tensor_copy().tensors(), tensors, field + ".tensor_copy.tensors");
-        built.ops.push_back(withField(field, [&] {
+        built.ops.push_back(base::withContext([&] { return field; }, [&] {
           return std::make_shared<engine::OpTensorCopy>(r.tensors);
         }));
         if (r.tensors[0]->hasHostData()) {
@@ -137,7 +127,7 @@ BuiltOps buildOps(const google::protobuf::RepeatedPtrField<v1::Op>& ops,
         if (dispatch.has_push_constants()) {
           push = toEngine(dispatch.push_constants(), field + ".algo_dispatch.push_constants");
         }
-        built.ops.push_back(withField(field, [&] {
+        built.ops.push_back(base::withContext([&] { return field; }, [&] {
           return std::make_shared<engine::OpAlgoDispatch>(algorithm, push);
         }));
         break;
@@ -145,13 +135,13 @@ BuiltOps buildOps(const google::protobuf::RepeatedPtrField<v1::Op>& ops,
       case v1::Op::kMult: {
         Resolved r = resolve(op.mult().tensors(), tensors, field + ".mult.tensors");
         built.ops.push_back(
-            withField(field, [&] { return std::make_shared<engine::OpMult>(r.tensors); }));
+            base::withContext([&] { return field; }, [&] { return std::make_shared<engine::OpMult>(r.tensors); }));
         break;
       }
       case v1::Op::kMemoryBarrier: {
         const v1::OpMemoryBarrier& barrier = op.memory_barrier();
         Resolved r = resolve(barrier.tensors(), tensors, field + ".memory_barrier.tensors", true);
-        built.ops.push_back(withField(field, [&] {
+        built.ops.push_back(base::withContext([&] { return field; }, [&] {
           return std::make_shared<engine::OpMemoryBarrier>(
               r.tensors, barrier.src_access_mask(), barrier.dst_access_mask(),
               barrier.src_stage_mask(), barrier.dst_stage_mask(), barrier.barrier_on_primary());
@@ -159,7 +149,7 @@ BuiltOps buildOps(const google::protobuf::RepeatedPtrField<v1::Op>& ops,
         break;
       }
       case v1::Op::OP_NOT_SET:
-        engine::fail(ErrorCode::kInvalidArgument, field + " has no op set");
+        base::fail(ErrorCode::kInvalidArgument, field + " has no op set");
     }
   }
   return built;

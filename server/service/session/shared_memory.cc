@@ -12,8 +12,8 @@
 
 namespace kp::service {
 
-using engine::ErrorCode;
-using engine::fail;
+using base::ErrorCode;
+using base::fail;
 
 SharedArena::SharedArena(uint64_t id, uint64_t size) : id_(id), size_(size) {
   fd_ = memfd_create("kp-session-arena", MFD_CLOEXEC | MFD_ALLOW_SEALING);

@@ -15,7 +15,7 @@ namespace kp::service {
 class SharedArena {
  public:
   // A memfd of `size` bytes, sealed against shrinking and growing, mapped read-write.
-  // Throws engine::Error(kResourceExhausted) when the memory cannot be had.
+  // Throws base::Error(kResourceExhausted) when the memory cannot be had.
   SharedArena(uint64_t id, uint64_t size);
   ~SharedArena();
 

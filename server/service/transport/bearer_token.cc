@@ -36,15 +36,15 @@ bool startsWithScheme(const std::string& value) {
 
 BearerToken BearerToken::fromFile(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
-  KP_REQUIRE(file.good(), engine::ErrorCode::kInvalidArgument,
+  KP_REQUIRE(file.good(), base::ErrorCode::kInvalidArgument,
              "--token-file " + path + ": cannot read the file");
   std::ostringstream contents;
   contents << file.rdbuf();
   std::string token = trimmed(contents.str());
-  KP_REQUIRE(!token.empty(), engine::ErrorCode::kInvalidArgument,
+  KP_REQUIRE(!token.empty(), base::ErrorCode::kInvalidArgument,
              "--token-file " + path + ": the file holds no token");
   KP_REQUIRE(token.find_first_of(kWhitespace) == std::string::npos,
-             engine::ErrorCode::kInvalidArgument,
+             base::ErrorCode::kInvalidArgument,
              "--token-file " + path + ": the token must be one word (no spaces or newlines)");
   struct stat info {};
   if (::stat(path.c_str(), &info) == 0 && (info.st_mode & (S_IRWXG | S_IRWXO)) != 0) {

@@ -8,19 +8,16 @@
 #include "server/service/transport/status.h"
 
 namespace kp::service {
-namespace {
-
-// ReadTensorStream's default chunk: with its framing, under the smallest message limit kpd
-// accepts (1 MiB). Clients may ask for larger chunks up to their message limit (4 MiB chunks
-// stream about 1.5x faster than 1 MiB ones through gRPC Python: bench/RESULTS.md).
-constexpr uint64_t kChunkBytes = (1 << 20) - 1024;
-constexpr uint64_t kChunkFraming = 1024;
-
-}  // namespace
-
-ComputeService::ComputeService(DevicePool& pool, SessionRegistry& registry, CallGate& gate,
+ComputeService::ComputeService(DevicePool& pool, SessionRegistry& registry, LeaseReaper& reaper,
+                               const Retirement& retirement, CallGate& gate,
                                const PeerCredentials& peers, std::optional<BearerToken> token)
-    : pool_(pool), registry_(registry), gate_(gate), peers_(peers), token_(std::move(token)) {}
+    : pool_(pool),
+      registry_(registry),
+      reaper_(reaper),
+      retirement_(retirement),
+      gate_(gate),
+      peers_(peers),
+      token_(std::move(token)) {}
 
 grpc::Status ComputeService::authenticate(const grpc::ServerContextBase& context) const {
   if (!token_) return grpc::Status::OK;
@@ -47,8 +44,8 @@ grpc::ServerWriteReactor<v1::SessionEvent>* ComputeService::OpenSession(
     if (!counted) admitted = shuttingDown();
   }
   const bool sameHost = peers_.find(context->peer()).has_value();
-  return new SessionStream(registry_, request, admitted, peers_.describe(*context), sameHost,
-                           counted ? &gate_ : nullptr);
+  return new SessionStream(registry_, reaper_, request, admitted, peers_.describe(*context),
+                           sameHost, counted ? &gate_ : nullptr);
 }
 
 grpc::Status ComputeService::ListDevices(grpc::ServerContext* context,
@@ -110,12 +107,12 @@ grpc::Status ComputeService::WriteTensorStream(grpc::ServerContext* context,
         tensor = chunk.tensor();
       }
       KP_REQUIRE(chunk.tensor() == 0 || chunk.tensor() == tensor,
-                 engine::ErrorCode::kInvalidArgument,
+                 base::ErrorCode::kInvalidArgument,
                  "tensor: a stream writes one tensor (" + std::to_string(tensor) +
                      "), a chunk names " + std::to_string(chunk.tensor()));
       session->writeTensorChunk(tensor, chunk.offset(), chunk.data());
     }
-    KP_REQUIRE(session != nullptr, engine::ErrorCode::kInvalidArgument, "the stream had no chunk");
+    KP_REQUIRE(session != nullptr, base::ErrorCode::kInvalidArgument, "the stream had no chunk");
   });
 }
 
@@ -124,10 +121,13 @@ grpc::Status ComputeService::ReadTensorStream(grpc::ServerContext* context,
                                               grpc::ServerWriter<v1::TensorChunk>* writer) {
   return serve(context, "ReadTensorStream", [&] {
     auto session = registry_.find(request->session());
-    const uint64_t largest =
-        static_cast<uint64_t>(registry_.config().maxMessageBytes) - kChunkFraming;
-    const uint64_t chunkBytes =
-        request->chunk_bytes() ? std::min(request->chunk_bytes(), largest) : kChunkBytes;
+    // Clients may ask for chunks up to their message limit (4 MiB chunks stream about 1.5x
+    // faster than 1 MiB ones through gRPC Python: bench/RESULTS.md).
+    const uint64_t largest = static_cast<uint64_t>(registry_.config().maxMessageBytes) -
+                             v1::PROTOCOL_CHUNK_FRAMING_BYTES;
+    const uint64_t chunkBytes = request->chunk_bytes()
+                                    ? std::min(request->chunk_bytes(), largest)
+                                    : uint64_t{v1::PROTOCOL_DEFAULT_CHUNK_BYTES};
     v1::TensorChunk chunk;
     chunk.set_tensor(request->tensor());
     uint64_t offset = 0;
@@ -206,12 +206,8 @@ grpc::Status ComputeService::CompileShader(grpc::ServerContext* context,
                                            v1::CompileShaderResponse* response) {
   return serve(context, "CompileShader", [&] {
     const std::string name = request->name().empty() ? "shader" : request->name();
-    std::vector<uint32_t> spirv;
-    try {
-      spirv = pool_.compiler().compile(request->glsl(), name);
-    } catch (const engine::Error& error) {
-      throw engine::Error(error.code(), std::string("glsl: ") + error.what());
-    }
+    const std::vector<uint32_t> spirv = base::withContext(
+        [] { return "glsl"; }, [&] { return pool_.compiler().compile(request->glsl(), name); });
     response->mutable_spirv()->assign(reinterpret_cast<const char*>(spirv.data()),
                                       spirv.size() * sizeof(uint32_t));
   });
@@ -228,7 +224,7 @@ grpc::Status ComputeService::GetStatus(grpc::ServerContext* context, const v1::G
       memory->set_allocated_bytes(bytes);
     }
     response->set_device_resets(pool_.resets());
-    response->set_retired_devices(pool_.retiredCount());
+    response->set_retired_devices(retirement_.retiredCount());
     response->set_pending_submissions(pool_.pendingSubmissions());
   });
 }

@@ -13,6 +13,8 @@
 #include "server/service/devices/device_pool.h"
 #include "kp/v1/compute.grpc.pb.h"
 #include "server/service/transport/peer_credentials.h"
+#include "server/service/lifecycle/lease_reaper.h"
+#include "server/service/lifecycle/retirement.h"
 #include "server/service/lifecycle/session_registry.h"
 #include "server/service/transport/status.h"
 
@@ -23,8 +25,9 @@ class ComputeService final
  public:
   // `gate` admits calls until shutdown; `peers` names callers in the log; `token`, if set,
   // must come with every call (else UNAUTHENTICATED).
-  ComputeService(DevicePool& pool, SessionRegistry& registry, CallGate& gate,
-                 const PeerCredentials& peers, std::optional<BearerToken> token);
+  ComputeService(DevicePool& pool, SessionRegistry& registry, LeaseReaper& reaper,
+                 const Retirement& retirement, CallGate& gate, const PeerCredentials& peers,
+                 std::optional<BearerToken> token);
 
   grpc::ServerWriteReactor<v1::SessionEvent>* OpenSession(
       grpc::CallbackServerContext* context, const v1::OpenSessionRequest* request) override;
@@ -85,6 +88,8 @@ class ComputeService final
 
   DevicePool& pool_;
   SessionRegistry& registry_;
+  LeaseReaper& reaper_;
+  const Retirement& retirement_;
   CallGate& gate_;
   const PeerCredentials& peers_;
   const std::optional<BearerToken> token_;

@@ -16,6 +16,9 @@
 namespace kp::service {
 namespace {
 
+static_assert(sizeof(uint32_t) == v1::PROTOCOL_LOCAL_FRAME_HEADER_BYTES,
+              "a local frame starts with its length as a uint32");
+
 bool readExactly(int fd, void* data, size_t size) {
   auto* bytes = static_cast<char*>(data);
   while (size > 0) {
@@ -86,7 +89,7 @@ LocalChannel::LocalChannel(std::string path, SessionRegistry& registry, CallGate
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (listener_ < 0 || path_.size() >= sizeof(address.sun_path)) {
-    engine::fail(engine::ErrorCode::kUnavailable, "cannot create the local data socket " + path_);
+    base::fail(base::ErrorCode::kUnavailable, "cannot create the local data socket " + path_);
   }
   std::memcpy(address.sun_path, path_.c_str(), path_.size() + 1);
   ::unlink(path_.c_str());
@@ -94,7 +97,7 @@ LocalChannel::LocalChannel(std::string path, SessionRegistry& registry, CallGate
       ::chmod(path_.c_str(), mode & 0777) != 0 || ::listen(listener_, 64) != 0) {
     const std::string error = strerror(errno);
     ::close(listener_);
-    engine::fail(engine::ErrorCode::kUnavailable,
+    base::fail(base::ErrorCode::kUnavailable,
                  "cannot listen on the local data socket " + path_ + ": " + error);
   }
   acceptor_ = std::thread([this] { acceptLoop(); });
@@ -168,18 +171,18 @@ void LocalChannel::serve(int fd, uid_t uid, pid_t pid) {
     std::string kind;
     grpc::Status status = guarded("local", [&] {
       if (!pass) {
-        engine::fail(engine::ErrorCode::kUnavailable, "kpd is shutting down: it takes no new calls");
+        base::fail(base::ErrorCode::kShuttingDown, "kpd is shutting down: it takes no new calls");
       }
       if (!request.ParseFromString(in)) {
-        engine::fail(engine::ErrorCode::kInvalidArgument, "the frame is not a LocalRequest");
+        base::fail(base::ErrorCode::kInvalidArgument, "the frame is not a LocalRequest");
       }
       if (request.has_attach()) {
         session = registry_.find(request.attach().session());
         response.mutable_attach()->set_alignment(session->attachLocal());
-        spdlog::debug("session {}: local connection from uid {} pid {}", session->id(), uid, pid);
+        spdlog::debug("{}: local connection from uid {} pid {}", session->label(), uid, pid);
         return;
       }
-      KP_REQUIRE(session != nullptr, engine::ErrorCode::kFailedPrecondition,
+      KP_REQUIRE(session != nullptr, base::ErrorCode::kFailedPrecondition,
                  "attach this connection to a session first");
       session->touch();
       switch (request.request_case()) {
@@ -203,7 +206,7 @@ void LocalChannel::serve(int fd, uid_t uid, pid_t pid) {
           break;
         }
         default:
-          engine::fail(engine::ErrorCode::kInvalidArgument, "the frame has no request set");
+          base::fail(base::ErrorCode::kInvalidArgument, "the frame has no request set");
       }
     }, &kind);
     if (!status.ok()) {

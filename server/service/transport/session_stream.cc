@@ -6,10 +6,10 @@
 
 namespace kp::service {
 
-SessionStream::SessionStream(SessionRegistry& registry, const v1::OpenSessionRequest* request,
-                             const grpc::Status& admitted, const std::string& peer,
-                             bool sameHost, CallGate* gate)
-    : registry_(registry), gate_(gate) {
+SessionStream::SessionStream(SessionRegistry& registry, LeaseReaper& reaper,
+                             const v1::OpenSessionRequest* request, const grpc::Status& admitted,
+                             const std::string& peer, bool sameHost, CallGate* gate)
+    : registry_(registry), reaper_(reaper), gate_(gate) {
   grpc::Status status = admitted;
   if (status.ok()) {
     status = guarded("OpenSession",
@@ -62,9 +62,9 @@ void SessionStream::OnCancel() {
     std::lock_guard<std::mutex> lock(mutex_);
     cancelled_ = true;
   }
-  // The client went away. Ending the session may wait for GPU work: the registry does it on
-  // its own thread, not on gRPC's.
-  if (session_) registry_.closeLater(session_->id(), "the client disconnected");
+  // The client went away. Ending the session may wait for GPU work: the reaper does it on its
+  // own thread, not on gRPC's.
+  if (session_) reaper_.endLater(session_->serial(), "the client disconnected");
 }
 
 void SessionStream::OnDone() {

@@ -12,6 +12,7 @@
 
 #include "server/service/transport/call_gate.h"
 #include "kp/v1/compute.pb.h"
+#include "server/service/lifecycle/lease_reaper.h"
 #include "server/service/lifecycle/session_registry.h"
 
 namespace kp::service {
@@ -22,7 +23,7 @@ class SessionStream : public grpc::ServerWriteReactor<v1::SessionEvent> {
   // with it. `peer` names the client in the log. `gate`, if set, counts the stream until it
   // is done.
   // `sameHost`: the client connected over a Unix socket (it may use the local data socket).
-  SessionStream(SessionRegistry& registry, const v1::OpenSessionRequest* request,
+  SessionStream(SessionRegistry& registry, LeaseReaper& reaper, const v1::OpenSessionRequest* request,
                 const grpc::Status& admitted, const std::string& peer, bool sameHost,
                 CallGate* gate);
 
@@ -41,6 +42,7 @@ class SessionStream : public grpc::ServerWriteReactor<v1::SessionEvent> {
   void finishWithClosed(const std::string& reason);  // requires mutex_
 
   SessionRegistry& registry_;
+  LeaseReaper& reaper_;
   CallGate* const gate_;
   std::shared_ptr<Session> session_;
   std::shared_ptr<Link> link_;

@@ -20,7 +20,10 @@ grpc::StatusCode statusCodeOf(ErrorCode code) {
       return grpc::StatusCode::DEADLINE_EXCEEDED;
     case ErrorCode::kDeviceLost:
     case ErrorCode::kUnavailable:
+    case ErrorCode::kShuttingDown:
       return grpc::StatusCode::UNAVAILABLE;
+    case ErrorCode::kUnauthenticated:
+      return grpc::StatusCode::UNAUTHENTICATED;
     case ErrorCode::kInternal:
       return grpc::StatusCode::INTERNAL;
   }
@@ -31,7 +34,7 @@ grpc::Status currentExceptionStatus(const char* rpc, std::string* kind) {
   if (kind) kind->clear();
   try {
     throw;
-  } catch (const engine::Error& error) {
+  } catch (const base::Error& error) {
     if (kind && error.code() == ErrorCode::kDeviceLost) *kind = kDeviceLostKind;
     if (error.code() == ErrorCode::kInternal) {
       spdlog::error("{}: {}", rpc, error.what());

@@ -12,7 +12,7 @@
 
 namespace kp::service {
 
-using engine::ErrorCode;
+using base::ErrorCode;
 
 grpc::StatusCode statusCodeOf(ErrorCode code);
 

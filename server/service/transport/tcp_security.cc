@@ -11,7 +11,7 @@
 namespace kp::service {
 namespace {
 
-using engine::ErrorCode;
+using base::ErrorCode;
 
 std::string readPem(const std::string& flag, const std::string& path) {
   std::ifstream file(path, std::ios::binary);

@@ -20,14 +20,14 @@
 namespace kp::service {
 namespace {
 
-using engine::ErrorCode;
+using base::ErrorCode;
 
 std::string errnoText(int error) {
   return std::strerror(error);
 }
 
 [[noreturn]] void failPath(const std::string& path, const std::string& what, int error) {
-  engine::fail(ErrorCode::kUnavailable, "unix:" + path + ": " + what + ": " + errnoText(error));
+  base::fail(ErrorCode::kUnavailable, "unix:" + path + ": " + what + ": " + errnoText(error));
 }
 
 sockaddr_un socketAddress(const std::string& path) {
@@ -64,7 +64,7 @@ void removeStaleSocket(const std::string& path) {
   struct stat info {};
   if (::lstat(path.c_str(), &info) != 0) return;
   if (!S_ISSOCK(info.st_mode)) {
-    engine::fail(ErrorCode::kUnavailable,
+    base::fail(ErrorCode::kUnavailable,
                  path + " exists and is not a socket; refusing to replace it");
   }
   const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -73,7 +73,7 @@ void removeStaleSocket(const std::string& path) {
     const bool live = ::connect(probe, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
     ::close(probe);
     if (live) {
-      engine::fail(ErrorCode::kUnavailable,
+      base::fail(ErrorCode::kUnavailable,
                    "unix:" + path + ": another process (another kpd?) is serving this socket");
     }
   }
