@@ -88,10 +88,13 @@ std::shared_ptr<Device> Device::open(std::shared_ptr<Instance> instance, uint32_
     Queue queue;
     queue.family = self->families_[i];
     vkGetDeviceQueue(self->device_, queue.family, slot[i], &queue.queue);
-    queue.mutex = std::make_unique<std::mutex>();
+    queue.mutex = std::make_unique<base::Mutex>();
     self->queues_.push_back(std::move(queue));
   }
-  self->progressAt_.assign(self->queues_.size(), Clock::now());
+  {
+    base::MutexLock track(self->trackMutex_);
+    self->progressAt_.assign(self->queues_.size(), Clock::now());
+  }
   self->pipelines_ = std::make_unique<PipelineCache>(self->device_);
   if (self->info_.externalMemoryHost) {
     self->getHostPointerProperties_ = reinterpret_cast<PFN_vkGetMemoryHostPointerPropertiesEXT>(
@@ -118,7 +121,7 @@ std::string Device::describe() const {
 
 void Device::markLost(const std::string& reason) {
   {
-    std::lock_guard<std::mutex> lock(lostMutex_);
+    base::MutexLock lock(lostMutex_);
     if (lost_.load()) return;
     lostReason_ = reason;
     lost_.store(true, std::memory_order_release);
@@ -127,7 +130,7 @@ void Device::markLost(const std::string& reason) {
 }
 
 std::string Device::lostReason() const {
-  std::lock_guard<std::mutex> lock(lostMutex_);
+  base::MutexLock lock(lostMutex_);
   return lostReason_;
 }
 
@@ -161,12 +164,12 @@ uint64_t Device::submit(uint32_t queueIndex, VkCommandBuffer commandBuffer, VkFe
   VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   submit.commandBufferCount = 1;
   submit.pCommandBuffers = &commandBuffer;
-  std::lock_guard<std::mutex> lock(*queue.mutex);
+  base::MutexLock lock(*queue.mutex);
   const VkResult result = injectFault(FaultPoint::kSubmit)
                               ? VK_ERROR_DEVICE_LOST
                               : vkQueueSubmit(queue.queue, 1, &submit, fence);
   check(result, "vkQueueSubmit");
-  std::lock_guard<std::mutex> track(trackMutex_);
+  base::MutexLock track(trackMutex_);
   const uint64_t ticket = nextTicket_++;
   Submission submission{queueIndex, fence, Clock::now(), owner, false};
   if (spareNodes_.empty()) {
@@ -183,7 +186,7 @@ uint64_t Device::submit(uint32_t queueIndex, VkCommandBuffer commandBuffer, VkFe
 
 void Device::completed(uint64_t ticket) {
   if (ticket == 0) return;
-  std::lock_guard<std::mutex> lock(trackMutex_);
+  base::MutexLock lock(trackMutex_);
   auto found = inFlight_.find(ticket);
   if (found == inFlight_.end()) return;
   if (!found->second.finished) progressAt_[found->second.queue] = Clock::now();
@@ -227,7 +230,7 @@ void Device::reapOrphans() {
 }
 
 Device::Stall Device::stall(Clock::time_point now) {
-  std::lock_guard<std::mutex> lock(trackMutex_);
+  base::MutexLock lock(trackMutex_);
   Stall worst;
   std::vector<bool> seen(queues_.size(), false);
   for (auto& [ticket, submission] : inFlight_) {
@@ -266,13 +269,13 @@ uint32_t Device::countPending(uint32_t limit) {
 }
 
 bool Device::busy() {
-  std::lock_guard<std::mutex> lock(trackMutex_);
+  base::MutexLock lock(trackMutex_);
   reapOrphans();
   return countPending(1) > 0;
 }
 
 uint32_t Device::pendingSubmissions() {
-  std::lock_guard<std::mutex> lock(trackMutex_);
+  base::MutexLock lock(trackMutex_);
   return countPending(UINT32_MAX);
 }
 
@@ -311,7 +314,7 @@ void Device::runOnce(const std::function<void(VkCommandBuffer)>& record, uint32_
                      uint64_t timeoutNs, std::vector<std::shared_ptr<void>> keepAlive) {
   if (isLost()) failLost();
   {
-    std::lock_guard<std::mutex> lock(trackMutex_);
+    base::MutexLock lock(trackMutex_);
     reapOrphans();
   }
   VkCommandPoolCreateInfo poolInfo{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
@@ -346,7 +349,7 @@ void Device::runOnce(const std::function<void(VkCommandBuffer)>& record, uint32_
   }
   // The work may still run: what it uses stays allocated until its fence signals.
   {
-    std::lock_guard<std::mutex> lock(trackMutex_);
+    base::MutexLock lock(trackMutex_);
     orphans_.push_back({std::move(ownedPool), std::move(ownedFence), ticket, std::move(keepAlive)});
   }
   if (result == VK_TIMEOUT) {

@@ -17,10 +17,10 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "server/base/mutex.h"
 #include "server/engine/device_info.h"
 #include "server/engine/instance.h"
 #include "server/engine/pipeline_cache.h"
@@ -135,7 +135,7 @@ class Device : public std::enable_shared_from_this<Device> {
   struct Queue {
     uint32_t family = 0;
     VkQueue queue = VK_NULL_HANDLE;
-    std::unique_ptr<std::mutex> mutex;
+    std::unique_ptr<base::Mutex> mutex;  // serialises submissions to the queue
   };
   // A submission whose submitter has not yet seen it finish.
   struct Submission {
@@ -154,10 +154,10 @@ class Device : public std::enable_shared_from_this<Device> {
   };
   // Whether `fence` may still be pending (VK_NOT_READY); a lost device's fences are not.
   bool fencePending(VkFence fence) const;
-  void reapOrphans();  // requires trackMutex_
+  void reapOrphans() KP_REQUIRES(trackMutex_);
   // Counts the submissions whose fence is still pending, stopping at `limit`, and notes the
   // others as finished.
-  uint32_t countPending(uint32_t limit);  // requires trackMutex_
+  uint32_t countPending(uint32_t limit) KP_REQUIRES(trackMutex_);
 
   std::shared_ptr<Instance> instance_;
   VkPhysicalDevice physical_ = VK_NULL_HANDLE;
@@ -171,17 +171,17 @@ class Device : public std::enable_shared_from_this<Device> {
   std::atomic<uint64_t> allocated_{0};
 
   std::atomic<bool> lost_{false};
-  mutable std::mutex lostMutex_;
-  std::string lostReason_;
+  mutable base::Mutex lostMutex_;
+  std::string lostReason_ KP_GUARDED_BY(lostMutex_);
 
-  std::mutex trackMutex_;
-  uint64_t nextTicket_ = 1;
-  std::map<uint64_t, Submission> inFlight_;  // by ticket: in submission order
+  base::Mutex trackMutex_;
+  uint64_t nextTicket_ KP_GUARDED_BY(trackMutex_) = 1;
+  std::map<uint64_t, Submission> inFlight_ KP_GUARDED_BY(trackMutex_);  // by ticket: in submission order
   // Nodes of finished submissions, reused by the next ones (no allocation per submission).
-  std::vector<std::map<uint64_t, Submission>::node_type> spareNodes_;
+  std::vector<std::map<uint64_t, Submission>::node_type> spareNodes_ KP_GUARDED_BY(trackMutex_);
   // Per queue: when a submission on it was last seen finishing (or the device opened).
-  std::vector<std::chrono::steady_clock::time_point> progressAt_;
-  std::vector<Orphan> orphans_;
+  std::vector<std::chrono::steady_clock::time_point> progressAt_ KP_GUARDED_BY(trackMutex_);
+  std::vector<Orphan> orphans_ KP_GUARDED_BY(trackMutex_);
 };
 
 }  // namespace kp::engine

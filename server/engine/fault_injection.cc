@@ -3,10 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
-#include <mutex>
 #include <sstream>
 
 #include "server/base/error.h"
+#include "server/base/mutex.h"
 
 namespace kp::engine {
 
@@ -33,8 +33,8 @@ std::array<Rule, 3>& rules() {
   static std::array<Rule, 3> table;
   return table;
 }
-std::mutex& specMutex() {
-  static std::mutex mutex;
+base::Mutex& specMutex() {
+  static base::Mutex mutex;
   return mutex;
 }
 std::string& specText() {
@@ -102,7 +102,7 @@ void FaultInjection::configure(const std::string& spec) {
     parsed[index] = {mode, n, item};
     any = true;
   }
-  std::lock_guard<std::mutex> lock(specMutex());
+  base::MutexLock lock(specMutex());
   armed_.store(false);
   std::string text;
   for (size_t i = 0; i < parsed.size(); ++i) {
@@ -132,7 +132,7 @@ bool FaultInjection::fire(FaultPoint point) {
 uint64_t FaultInjection::injected() { return injectedCount.load(); }
 
 std::string FaultInjection::spec() {
-  std::lock_guard<std::mutex> lock(specMutex());
+  base::MutexLock lock(specMutex());
   return specText();
 }
 

@@ -117,7 +117,7 @@ std::shared_ptr<const Pipeline> PipelineCache::get(const std::vector<uint32_t>& 
   append(key, specConstants.bytes.data(), specConstants.bytes.size());
   append(key, spirv.data(), spirv.size() * sizeof(uint32_t));
 
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   auto found = pipelines_.entries.find(key);
   if (found != pipelines_.entries.end()) {
     ++hits_;
@@ -132,17 +132,17 @@ std::shared_ptr<const Pipeline> PipelineCache::get(const std::vector<uint32_t>& 
 }
 
 size_t PipelineCache::hits() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   return hits_;
 }
 
 size_t PipelineCache::misses() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   return misses_;
 }
 
 size_t PipelineCache::size() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   return pipelines_.entries.size();
 }
 

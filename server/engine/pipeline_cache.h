@@ -10,11 +10,11 @@
 #include <cstdint>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "server/base/mutex.h"
 #include "server/engine/constants.h"
 #include "server/engine/vk_handle.h"
 
@@ -47,20 +47,21 @@ class PipelineCache {
     std::unordered_map<std::string, std::pair<V, std::list<std::string>::iterator>> entries;
   };
 
-  std::shared_ptr<const UniqueShaderModule> module(const std::vector<uint32_t>& spirv);
+  std::shared_ptr<const UniqueShaderModule> module(const std::vector<uint32_t>& spirv)
+      KP_REQUIRES(mutex_);
   std::shared_ptr<const Pipeline> build(const UniqueShaderModule& module, uint32_t bindings,
                                         uint32_t pushConstantSize, const Constants& specConstants);
   template <typename V>
-  void remember(Lru<V>& lru, const std::string& key, V value);
+  void remember(Lru<V>& lru, const std::string& key, V value) KP_REQUIRES(mutex_);
 
   VkDevice device_;
   size_t capacity_;
   UniquePipelineCache driverCache_;
-  mutable std::mutex mutex_;
-  Lru<std::shared_ptr<const UniqueShaderModule>> modules_;
-  Lru<std::shared_ptr<const Pipeline>> pipelines_;
-  size_t hits_ = 0;
-  size_t misses_ = 0;
+  mutable base::Mutex mutex_;
+  Lru<std::shared_ptr<const UniqueShaderModule>> modules_ KP_GUARDED_BY(mutex_);
+  Lru<std::shared_ptr<const Pipeline>> pipelines_ KP_GUARDED_BY(mutex_);
+  size_t hits_ KP_GUARDED_BY(mutex_) = 0;
+  size_t misses_ KP_GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace kp::engine

@@ -114,7 +114,7 @@ void Sequence::requireIdle(const char* what) const {
 
 Sequence& Sequence::record(std::shared_ptr<Op> op) {
   KP_REQUIRE(op != nullptr, ErrorCode::kInvalidArgument, "cannot record a null op");
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   requireIdle("record an op");
   if (!recording_) {
     ops_.clear();
@@ -127,7 +127,7 @@ Sequence& Sequence::record(std::shared_ptr<Op> op) {
 }
 
 void Sequence::clear() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   requireIdle("clear");
   ops_.clear();
   recording_ = false;
@@ -136,7 +136,7 @@ void Sequence::clear() {
 }
 
 void Sequence::rerecord() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   requireIdle("rerecord");
   for (const auto& op : ops_) op->checkUsable();
   recordCommandBuffer();
@@ -172,12 +172,12 @@ void Sequence::eval() {
 }
 
 void Sequence::evalAsync(const std::function<void()>& beforeSubmit) {
-  std::unique_lock<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   // A thread may still be returning from the previous evaluation's fence wait. Wait for it
   // before checking the state: the wait releases the mutex, so another evalAsync could start
   // an evaluation meanwhile, and a check made before the wait would let this call submit the
   // running command buffer a second time.
-  noAwaiters_.wait(lock, [this] { return awaiters_ == 0; });
+  while (awaiters_ != 0) noAwaiters_.wait(mutex_);
   requireIdle("evaluate");
   checkOpsUsable();
   if (beforeSubmit) beforeSubmit();
@@ -189,20 +189,20 @@ void Sequence::evalAsync(const std::function<void()>& beforeSubmit) {
   running_ = true;
 }
 
-VkResult Sequence::waitForFence(std::unique_lock<std::mutex>& lock, uint64_t timeoutNs) {
+VkResult Sequence::waitForFence(uint64_t timeoutNs) {
   VkFence fence = fence_.get();
   ++awaiters_;
-  lock.unlock();
+  mutex_.unlock();
   VkResult result = device_->waitForFence(fence, timeoutNs);
-  lock.lock();
-  if (--awaiters_ == 0) noAwaiters_.notify_all();
+  mutex_.lock();
+  if (--awaiters_ == 0) noAwaiters_.notifyAll();
   return result;
 }
 
 bool Sequence::evalAwait(uint64_t timeoutNs) {
-  std::unique_lock<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   if (!running_) return true;
-  VkResult result = waitForFence(lock, timeoutNs);
+  VkResult result = waitForFence(timeoutNs);
   if (result == VK_TIMEOUT) return false;
   if (result == VK_ERROR_DEVICE_LOST) device_->failLost();
   vkCheck(result, "vkWaitForFences");
@@ -215,53 +215,53 @@ bool Sequence::evalAwait(uint64_t timeoutNs) {
 }
 
 bool Sequence::isRunning() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   return running_;
 }
 
 bool Sequence::isExecuting() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   if (!running_) return false;
   return vkGetFenceStatus(device_->handle(), fence_.get()) == VK_NOT_READY;
 }
 
 bool Sequence::isAwaited() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   return awaiters_ > 0;
 }
 
 bool Sequence::isRecording() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   return recording_;
 }
 
 bool Sequence::isInit() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   return static_cast<bool>(commandPool_);
 }
 
 void Sequence::checkOpsUsable() const {
   for (size_t i = 0; i < ops_.size(); ++i) {
-    base::withContext([i] { return "ops[" + std::to_string(i) + "]"; },
-                      [&] { ops_[i]->checkUsable(); });
+    const Op& op = *ops_[i];
+    base::withContext([i] { return "ops[" + std::to_string(i) + "]"; }, [&] { op.checkUsable(); });
   }
 }
 
 std::vector<std::shared_ptr<Op>> Sequence::ops() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   return ops_;
 }
 
 void Sequence::destroy(uint64_t timeoutNs) {
-  std::unique_lock<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   // Each wait below releases the mutex, and another thread may start an evaluation meanwhile:
   // check again after every wait, so nothing is freed while the GPU may still use it.
   while (commandPool_ && (running_ || awaiters_ > 0)) {
     if (!running_) {
-      noAwaiters_.wait(lock, [this] { return awaiters_ == 0; });
+      while (awaiters_ != 0) noAwaiters_.wait(mutex_);
       continue;
     }
-    const VkResult result = waitForFence(lock, timeoutNs);
+    const VkResult result = waitForFence(timeoutNs);
     if (result == VK_TIMEOUT) {
       fail(ErrorCode::kDeadlineExceeded,
            "cannot destroy the sequence: its evaluation is still running");
@@ -285,12 +285,12 @@ void Sequence::destroy(uint64_t timeoutNs) {
 }
 
 bool Sequence::hasTimestamps() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   return queryPool_ && timestampsValid_ && !running_;
 }
 
 std::vector<uint64_t> Sequence::getTimestamps() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   KP_REQUIRE(static_cast<bool>(queryPool_), ErrorCode::kFailedPrecondition,
              "timestamps are not enabled: create the sequence with total_timestamps > 0");
   KP_REQUIRE(timestampsValid_ && !running_, ErrorCode::kFailedPrecondition,

@@ -13,11 +13,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <condition_variable>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "server/base/mutex.h"
 #include "server/engine/ops/op.h"
 #include "server/engine/vk_handle.h"
 
@@ -90,28 +89,29 @@ class Sequence {
   uint64_t owner() const { return owner_; }
 
  private:
-  void checkOpsUsable() const;  // requires mutex_
+  void checkOpsUsable() const KP_REQUIRES(mutex_);
   Sequence() = default;
-  void recordCommandBuffer();  // requires mutex_
-  void requireIdle(const char* what) const;  // requires mutex_
-  // Waits for fence_ with mutex_ released (counted in awaiters_); `lock` holds mutex_ on
+  void recordCommandBuffer() KP_REQUIRES(mutex_);
+  void requireIdle(const char* what) const KP_REQUIRES(mutex_);
+  // Waits for fence_ with mutex_ released (counted in awaiters_); mutex_ is held on
   // entry and on return.
-  VkResult waitForFence(std::unique_lock<std::mutex>& lock, uint64_t timeoutNs);
+  VkResult waitForFence(uint64_t timeoutNs) KP_REQUIRES(mutex_);
 
   std::shared_ptr<Device> device_;
   uint32_t queueIndex_ = 0;
   uint32_t totalTimestamps_ = 0;
   uint64_t owner_ = 0;
 
-  mutable std::mutex mutex_;
-  std::vector<std::shared_ptr<Op>> ops_;
-  bool recording_ = false;        // record() calls append until the next evaluation
-  bool commandBufferStale_ = true;  // ops_ differ from what the command buffer holds
-  bool running_ = false;
-  uint64_t ticket_ = 0;  // the device's ticket of the running evaluation (Device::submit)
-  bool timestampsValid_ = false;  // the last completed evaluation ran the current ops
-  int awaiters_ = 0;  // threads inside vkWaitForFences on fence_
-  std::condition_variable noAwaiters_;
+  mutable base::Mutex mutex_;
+  std::vector<std::shared_ptr<Op>> ops_ KP_GUARDED_BY(mutex_);
+  bool recording_ KP_GUARDED_BY(mutex_) = false;  // record() calls append until the next eval
+  bool commandBufferStale_ KP_GUARDED_BY(mutex_) = true;  // ops_ differ from the commands
+  bool running_ KP_GUARDED_BY(mutex_) = false;
+  uint64_t ticket_ KP_GUARDED_BY(mutex_) = 0;  // the running evaluation's (Device::submit)
+  bool timestampsValid_ KP_GUARDED_BY(mutex_) = false;  // the last evaluation ran ops_
+  int awaiters_ KP_GUARDED_BY(mutex_) = 0;  // threads inside vkWaitForFences on fence_
+  base::CondVar noAwaiters_;
+  // Set by create(), freed by destroy() under mutex_.
   UniqueCommandPool commandPool_;
   VkCommandBuffer commandBuffer_ = VK_NULL_HANDLE;
   UniqueFence fence_;

@@ -38,7 +38,7 @@ GlslCompiler::GlslCompiler(size_t cacheCapacity) : capacity_(cacheCapacity) {
 }
 
 std::vector<uint32_t> GlslCompiler::compile(const std::string& source, const std::string& name) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   auto found = cache_.find(source);
   if (found != cache_.end()) {
     ++hits_;
@@ -56,7 +56,7 @@ std::vector<uint32_t> GlslCompiler::compile(const std::string& source, const std
 }
 
 size_t GlslCompiler::cacheHits() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   return hits_;
 }
 

@@ -4,10 +4,11 @@
 
 #include <cstdint>
 #include <list>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "server/base/mutex.h"
 
 namespace kp::engine {
 
@@ -25,12 +26,12 @@ class GlslCompiler {
  private:
   std::vector<uint32_t> compileUncached(const std::string& source, const std::string& name);
 
-  mutable std::mutex mutex_;
+  mutable base::Mutex mutex_;
   size_t capacity_;
-  std::list<std::string> order_;
+  std::list<std::string> order_ KP_GUARDED_BY(mutex_);
   std::unordered_map<std::string, std::pair<std::vector<uint32_t>, std::list<std::string>::iterator>>
-      cache_;
-  size_t hits_ = 0;
+      cache_ KP_GUARDED_BY(mutex_);
+  size_t hits_ KP_GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace kp::engine

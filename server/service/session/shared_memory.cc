@@ -40,7 +40,7 @@ SharedArena::~SharedArena() {
 }
 
 bool SharedArena::allocate(uint64_t bytes, uint64_t* offset) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   for (auto it = free_.begin(); it != free_.end(); ++it) {
     if (it->second < bytes) continue;
     *offset = it->first;
@@ -54,12 +54,12 @@ bool SharedArena::allocate(uint64_t bytes, uint64_t* offset) {
 }
 
 void SharedArena::retire() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   retired_ = true;
 }
 
 void SharedArena::release(uint64_t offset, uint64_t bytes) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   if (retired_) return;
   // Give the pages back to the system; the arena keeps its size.
   fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
@@ -85,7 +85,7 @@ SharedMemory::SharedMemory(uint64_t alignment, uint64_t arenaSize)
 
 std::shared_ptr<SharedRegion> SharedMemory::allocate(uint64_t bytes) {
   const uint64_t size = (bytes + alignment_ - 1) / alignment_ * alignment_;
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   uint64_t offset = 0;
   for (const auto& arena : arenas_) {
     if (arena->allocate(size, &offset)) return std::make_shared<SharedRegion>(arena, offset, size);
@@ -99,12 +99,12 @@ std::shared_ptr<SharedRegion> SharedMemory::allocate(uint64_t bytes) {
 }
 
 void SharedMemory::retire() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   for (const auto& arena : arenas_) arena->retire();
 }
 
 std::shared_ptr<SharedArena> SharedMemory::arena(uint64_t id) const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   if (id == 0 || id > arenas_.size()) {
     fail(ErrorCode::kNotFound, "arena " + std::to_string(id) + " does not exist in this session");
   }

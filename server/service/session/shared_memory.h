@@ -7,8 +7,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <vector>
+
+#include "server/base/mutex.h"
 
 namespace kp::service {
 
@@ -39,9 +40,9 @@ class SharedArena {
   const uint64_t size_;
   int fd_ = -1;
   char* base_ = nullptr;
-  std::mutex mutex_;
-  std::map<uint64_t, uint64_t> free_;  // offset -> bytes, non-adjacent runs
-  bool retired_ = false;
+  base::Mutex mutex_;
+  std::map<uint64_t, uint64_t> free_ KP_GUARDED_BY(mutex_);  // offset -> bytes, apart
+  bool retired_ KP_GUARDED_BY(mutex_) = false;
 };
 
 // Bytes of an arena held by one tensor; returned to the arena when the last owner lets go.
@@ -73,8 +74,8 @@ class SharedMemory {
  private:
   const uint64_t alignment_;
   const uint64_t arenaSize_;
-  mutable std::mutex mutex_;
-  std::vector<std::shared_ptr<SharedArena>> arenas_;
+  mutable base::Mutex mutex_;
+  std::vector<std::shared_ptr<SharedArena>> arenas_ KP_GUARDED_BY(mutex_);
 };
 
 }  // namespace kp::service

@@ -3,27 +3,27 @@
 namespace kp::service {
 
 CallGate::Pass CallGate::enterCall() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   if (draining_) return Pass(nullptr);
   ++calls_;
   return Pass(this);
 }
 
 void CallGate::callStarted() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   ++calls_;
 }
 
 void CallGate::callEnded() {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    base::MutexLock lock(mutex_);
     --calls_;
   }
-  changed_.notify_all();
+  changed_.notifyAll();
 }
 
 bool CallGate::streamStarted() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   if (draining_) return false;
   ++streams_;
   return true;
@@ -31,19 +31,19 @@ bool CallGate::streamStarted() {
 
 void CallGate::streamDone() {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    base::MutexLock lock(mutex_);
     --streams_;
   }
-  changed_.notify_all();
+  changed_.notifyAll();
 }
 
 void CallGate::startDraining() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   draining_ = true;
 }
 
 bool CallGate::draining() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   return draining_;
 }
 
@@ -56,22 +56,28 @@ bool CallGate::givenUp() const {
 }
 
 bool CallGate::waitForCalls(Clock::time_point deadline) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  return changed_.wait_until(lock, deadline, [this] { return calls_ == 0; });
+  base::MutexLock lock(mutex_);
+  while (calls_ != 0) {
+    if (!changed_.waitUntil(mutex_, deadline)) return calls_ == 0;
+  }
+  return true;
 }
 
 bool CallGate::waitForStreams(Clock::time_point deadline) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  return changed_.wait_until(lock, deadline, [this] { return streams_ == 0; });
+  base::MutexLock lock(mutex_);
+  while (streams_ != 0) {
+    if (!changed_.waitUntil(mutex_, deadline)) return streams_ == 0;
+  }
+  return true;
 }
 
 size_t CallGate::calls() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   return calls_;
 }
 
 size_t CallGate::streams() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   return streams_;
 }
 

@@ -7,9 +7,9 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
-#include <mutex>
+
+#include "server/base/mutex.h"
 
 namespace kp::service {
 
@@ -60,12 +60,12 @@ class CallGate {
   size_t streams() const;
 
  private:
-  mutable std::mutex mutex_;
-  std::condition_variable changed_;
-  bool draining_ = false;
+  mutable base::Mutex mutex_;
+  base::CondVar changed_;
+  bool draining_ KP_GUARDED_BY(mutex_) = false;
   std::atomic<bool> givenUp_{false};
-  size_t calls_ = 0;
-  size_t streams_ = 0;
+  size_t calls_ KP_GUARDED_BY(mutex_) = 0;
+  size_t streams_ KP_GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace kp::service

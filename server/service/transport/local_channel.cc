@@ -118,13 +118,17 @@ void LocalChannel::stop() {
   if (stopping_.exchange(true)) return;
   std::unordered_map<int, std::thread> connections;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    base::MutexLock lock(mutex_);
     for (const auto& [fd, thread] : connections_) ::shutdown(fd, SHUT_RDWR);
     connections.swap(connections_);
   }
   for (auto& [fd, thread] : connections) thread.join();
-  for (auto& thread : finished_) thread.join();
-  finished_.clear();
+  std::vector<std::thread> finished;
+  {
+    base::MutexLock lock(mutex_);
+    finished.swap(finished_);
+  }
+  for (auto& thread : finished) thread.join();
 }
 
 void LocalChannel::acceptLoop() {
@@ -142,7 +146,7 @@ void LocalChannel::acceptLoop() {
       ::close(fd);
       continue;
     }
-    std::lock_guard<std::mutex> lock(mutex_);
+    base::MutexLock lock(mutex_);
     for (auto& thread : finished_) thread.join();
     finished_.clear();
     connections_.emplace(fd, std::thread([this, fd, peer] { serve(fd, peer.uid, peer.pid); }));
@@ -222,7 +226,7 @@ void LocalChannel::serve(int fd, uid_t uid, pid_t pid) {
   {
     // Unlist the connection before closing its fd, so that a new connection reusing the fd
     // number cannot be mistaken for this one.
-    std::lock_guard<std::mutex> lock(mutex_);
+    base::MutexLock lock(mutex_);
     auto found = connections_.find(fd);
     if (found != connections_.end()) {
       finished_.push_back(std::move(found->second));

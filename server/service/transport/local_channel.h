@@ -8,11 +8,11 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
 
+#include "server/base/mutex.h"
 #include "server/service/transport/call_gate.h"
 #include "server/service/lifecycle/session_registry.h"
 
@@ -48,10 +48,10 @@ class LocalChannel {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> accepting_{true};
   std::thread acceptor_;
-  std::mutex mutex_;
+  base::Mutex mutex_;
   // Live connections: fd -> thread. Finished threads are joined at the next accept or stop.
-  std::unordered_map<int, std::thread> connections_;
-  std::vector<std::thread> finished_;
+  std::unordered_map<int, std::thread> connections_ KP_GUARDED_BY(mutex_);
+  std::vector<std::thread> finished_ KP_GUARDED_BY(mutex_);
 };
 
 }  // namespace kp::service

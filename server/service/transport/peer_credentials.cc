@@ -20,14 +20,14 @@ int fdOf(const std::string& peer) {
 }  // namespace
 
 void PeerCredentials::remember(int fd, const PeerCredential& credential) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   byFd_[fd] = credential;
 }
 
 std::optional<PeerCredential> PeerCredentials::find(const std::string& peer) const {
   const int fd = fdOf(peer);
   if (fd < 0) return std::nullopt;
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   auto found = byFd_.find(fd);
   if (found == byFd_.end()) return std::nullopt;
   return found->second;

@@ -10,10 +10,11 @@
 #include <grpcpp/grpcpp.h>
 #include <sys/types.h>
 
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
+
+#include "server/base/mutex.h"
 
 namespace kp::service {
 
@@ -37,8 +38,8 @@ class PeerCredentials {
   std::string describe(const grpc::ServerContextBase& context) const;
 
  private:
-  mutable std::mutex mutex_;
-  std::unordered_map<int, PeerCredential> byFd_;
+  mutable base::Mutex mutex_;
+  std::unordered_map<int, PeerCredential> byFd_ KP_GUARDED_BY(mutex_);
 };
 
 }  // namespace kp::service

@@ -21,12 +21,15 @@ SessionStream::SessionStream(SessionRegistry& registry, LeaseReaper& reaper,
     return;
   }
   link_ = std::make_shared<Link>();
-  link_->stream = this;
+  {
+    base::MutexLock lock(link_->mutex);
+    link_->stream = this;
+  }
   session_->setCloseListener([link = link_](const std::string& reason) {
-    std::lock_guard<std::mutex> lock(link->mutex);
+    base::MutexLock lock(link->mutex);
     if (link->stream) link->stream->sessionEnded(reason);
   });
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   writing_ = true;
   StartWrite(&opened_);
 }
@@ -42,7 +45,7 @@ void SessionStream::finishWithClosed(const std::string& reason) {
 }
 
 void SessionStream::sessionEnded(const std::string& reason) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   if (finished_) return;
   if (writing_) {
     pendingClose_ = reason;
@@ -52,14 +55,14 @@ void SessionStream::sessionEnded(const std::string& reason) {
 }
 
 void SessionStream::OnWriteDone(bool ok) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  base::MutexLock lock(mutex_);
   writing_ = false;
   if (pendingClose_ && !finished_) finishWithClosed(*pendingClose_);
 }
 
 void SessionStream::OnCancel() {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    base::MutexLock lock(mutex_);
     cancelled_ = true;
   }
   // The client went away. Ending the session may wait for GPU work: the reaper does it on its
@@ -69,7 +72,7 @@ void SessionStream::OnCancel() {
 
 void SessionStream::OnDone() {
   if (link_) {
-    std::lock_guard<std::mutex> lock(link_->mutex);
+    base::MutexLock lock(link_->mutex);
     link_->stream = nullptr;
   }
   CallGate* gate = gate_;

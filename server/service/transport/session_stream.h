@@ -6,10 +6,10 @@
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
+#include "server/base/mutex.h"
 #include "server/service/transport/call_gate.h"
 #include "kp/v1/compute.pb.h"
 #include "server/service/lifecycle/lease_reaper.h"
@@ -34,23 +34,23 @@ class SessionStream : public grpc::ServerWriteReactor<v1::SessionEvent> {
  private:
   // Shared with the session's close listener, which may outlive this reactor.
   struct Link {
-    std::mutex mutex;
-    SessionStream* stream = nullptr;
+    base::Mutex mutex;
+    SessionStream* stream KP_GUARDED_BY(mutex) = nullptr;
   };
 
   void sessionEnded(const std::string& reason);
-  void finishWithClosed(const std::string& reason);  // requires mutex_
+  void finishWithClosed(const std::string& reason) KP_REQUIRES(mutex_);
 
   SessionRegistry& registry_;
   LeaseReaper& reaper_;
   CallGate* const gate_;
   std::shared_ptr<Session> session_;
   std::shared_ptr<Link> link_;
-  std::mutex mutex_;
-  bool writing_ = false;
-  bool finished_ = false;
-  bool cancelled_ = false;
-  std::optional<std::string> pendingClose_;
+  base::Mutex mutex_;
+  bool writing_ KP_GUARDED_BY(mutex_) = false;
+  bool finished_ KP_GUARDED_BY(mutex_) = false;
+  bool cancelled_ KP_GUARDED_BY(mutex_) = false;
+  std::optional<std::string> pendingClose_ KP_GUARDED_BY(mutex_);
   v1::SessionEvent opened_;
   v1::SessionEvent closed_;
 };
