@@ -4,6 +4,7 @@
 
 #include "server/engine/device.h"
 #include "server/base/error.h"
+#include "server/engine/shader/interface_check.h"
 #include "server/engine/shader/spirv_interface.h"
 #include "server/engine/vk_check.h"
 

@@ -16,6 +16,7 @@
 #include "server/engine/ops/op_tensor_sync_device.h"
 #include "server/engine/ops/op_tensor_sync_local.h"
 #include "server/engine/sequence.h"
+#include "server/engine/shader/interface_check.h"
 #include "server/engine/shader/spirv_interface.h"
 #include "server/engine/shader/spirv_validator.h"
 #include "server/engine/tensor.h"

@@ -1,8 +1,8 @@
 // What a compute module declares that its pipeline must match: the descriptors it uses, its
 // push-constant block, its specialisation constants, its local (workgroup) size and its shared
 // memory. Read straight from the SPIR-V words, so that Algorithm::create can refuse a module
-// whose interface the tensors and constants it is given do not satisfy, before the driver sees
-// it (Vulkan leaves such a mismatch undefined: a driver may crash on it).
+// whose interface the tensors and constants it is given do not satisfy (interface_check.h),
+// before the driver sees it (Vulkan leaves such a mismatch undefined: a driver may crash on it).
 #pragma once
 
 #include <array>
@@ -52,11 +52,5 @@ struct SpirvInterface {
 // defaults of the constants that size the local size or an array.
 SpirvInterface inspectInterface(const std::vector<uint32_t>& words,
                                 const Constants& specConstants = {});
-
-// Error(kInvalidArgument), naming the request field, unless a pipeline of `interface` can be
-// built with `tensorCount` storage buffers at set 0, `pushConstantBytes` bytes of push
-// constants and `specConstants`, within the device's limits.
-void checkInterface(const SpirvInterface& interface, const DeviceInfo& device, size_t tensorCount,
-                    uint64_t pushConstantBytes, const Constants& specConstants);
 
 }  // namespace kp::engine
