@@ -1,7 +1,7 @@
-#include "access.h"
+#include "client-cpp/src/access.h"
 
 #include "kp/error.hpp"
-#include "wire.h"
+#include "client-cpp/src/wire.h"
 
 namespace kp::detail {
 

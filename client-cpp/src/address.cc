@@ -1,4 +1,4 @@
-#include "address.h"
+#include "client-cpp/src/address.h"
 
 #include <cstdlib>
 #include <filesystem>

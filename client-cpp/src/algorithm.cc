@@ -1,9 +1,9 @@
 #include "kp/algorithm.hpp"
 
-#include "access.h"
+#include "client-cpp/src/access.h"
 #include "kp/error.hpp"
-#include "session.h"
-#include "wire.h"
+#include "client-cpp/src/session.h"
+#include "client-cpp/src/wire.h"
 
 namespace kp {
 

@@ -1,8 +1,8 @@
-#include "eval_transport.h"
+#include "client-cpp/src/eval_transport.h"
 
-#include "local/local_frame.h"
-#include "session.h"
-#include "tensor_stream.h"
+#include "client-cpp/src/local/local_frame.h"
+#include "client-cpp/src/session.h"
+#include "client-cpp/src/tensor_stream.h"
 
 namespace kp::detail {
 

@@ -1,7 +1,7 @@
-#include "evaluation.h"
+#include "client-cpp/src/evaluation.h"
 
-#include "session.h"
-#include "tensor_stream.h"
+#include "client-cpp/src/session.h"
+#include "client-cpp/src/tensor_stream.h"
 
 namespace kp::detail {
 

@@ -6,10 +6,10 @@
 #include <optional>
 #include <vector>
 
-#include "eval_transport.h"
+#include "client-cpp/src/eval_transport.h"
 #include "kp/operations/op_base.hpp"
 #include "kp/v1/compute.pb.h"
-#include "op_encoder.h"
+#include "client-cpp/src/op_encoder.h"
 
 namespace kp::detail {
 

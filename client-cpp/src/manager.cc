@@ -3,10 +3,10 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "address.h"
+#include "client-cpp/src/address.h"
 #include "kp/error.hpp"
-#include "session.h"
-#include "wire.h"
+#include "client-cpp/src/session.h"
+#include "client-cpp/src/wire.h"
 
 namespace kp {
 

@@ -1,11 +1,11 @@
-#include "op_encoder.h"
+#include "client-cpp/src/op_encoder.h"
 
 #include <algorithm>
 
-#include "access.h"
+#include "client-cpp/src/access.h"
 #include "kp/error.hpp"
-#include "tensor_stream.h"
-#include "wire.h"
+#include "client-cpp/src/tensor_stream.h"
+#include "client-cpp/src/wire.h"
 
 namespace kp::detail {
 namespace {

@@ -10,7 +10,7 @@
 #include "kp/operations/op_base.hpp"
 #include "kp/tensor.hpp"
 #include "kp/v1/compute.pb.h"
-#include "tensor_stream.h"
+#include "client-cpp/src/tensor_stream.h"
 
 namespace kp::detail {
 

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <chrono>
 
-#include "evaluation.h"
+#include "client-cpp/src/evaluation.h"
 #include "kp/error.hpp"
-#include "session.h"
+#include "client-cpp/src/session.h"
 
 namespace kp {
 namespace {

@@ -1,4 +1,4 @@
-#include "session.h"
+#include "client-cpp/src/session.h"
 
 #include <unistd.h>
 

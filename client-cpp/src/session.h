@@ -16,8 +16,8 @@
 
 #include "kp/v1/compute.grpc.pb.h"
 #include "kp/v1/local.pb.h"
-#include "local/local_channel.h"
-#include "status.h"
+#include "client-cpp/src/local/local_channel.h"
+#include "client-cpp/src/status.h"
 
 namespace kp::detail {
 

@@ -1,4 +1,4 @@
-#include "status.h"
+#include "client-cpp/src/status.h"
 
 #include "kp/error.hpp"
 

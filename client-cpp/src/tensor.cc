@@ -2,12 +2,12 @@
 
 #include <cstring>
 
-#include "access.h"
-#include "eval_transport.h"
+#include "client-cpp/src/access.h"
+#include "client-cpp/src/eval_transport.h"
 #include "kp/error.hpp"
-#include "session.h"
-#include "tensor_stream.h"
-#include "wire.h"
+#include "client-cpp/src/session.h"
+#include "client-cpp/src/tensor_stream.h"
+#include "client-cpp/src/wire.h"
 
 namespace kp {
 

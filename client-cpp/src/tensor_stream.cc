@@ -1,10 +1,10 @@
-#include "tensor_stream.h"
+#include "client-cpp/src/tensor_stream.h"
 
 #include <algorithm>
 
 #include "kp/error.hpp"
-#include "session.h"
-#include "wire.h"
+#include "client-cpp/src/session.h"
+#include "client-cpp/src/wire.h"
 
 namespace kp::detail {
 namespace {

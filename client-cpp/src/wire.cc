@@ -1,4 +1,4 @@
-#include "wire.h"
+#include "client-cpp/src/wire.h"
 
 #include <cstring>
 

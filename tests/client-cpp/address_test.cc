@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "address.h"
+#include "client-cpp/src/address.h"
 
 namespace kp::detail {
 namespace {

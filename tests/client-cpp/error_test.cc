@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include "kp/error.hpp"
-#include "status.h"
+#include "client-cpp/src/status.h"
 
 namespace kp {
 namespace {

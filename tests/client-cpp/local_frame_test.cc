@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "kp/v1/local.pb.h"
-#include "local/local_frame.h"
+#include "client-cpp/src/local/local_frame.h"
 
 namespace kp::test {
 namespace {

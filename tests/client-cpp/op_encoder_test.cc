@@ -6,8 +6,8 @@
 
 #include "kp/kp.hpp"
 #include "kpd_process.h"
-#include "op_encoder.h"
-#include "wire.h"
+#include "client-cpp/src/op_encoder.h"
+#include "client-cpp/src/wire.h"
 
 namespace kp::test {
 namespace {

@@ -8,8 +8,8 @@
 
 #include "kp/kp.hpp"
 #include "kpd_process.h"
-#include "local/local_channel.h"
-#include "op_encoder.h"
+#include "client-cpp/src/local/local_channel.h"
+#include "client-cpp/src/op_encoder.h"
 
 namespace kp::test {
 namespace {

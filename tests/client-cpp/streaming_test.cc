@@ -7,7 +7,7 @@
 
 #include "kp/kp.hpp"
 #include "kpd_process.h"
-#include "tensor_stream.h"
+#include "client-cpp/src/tensor_stream.h"
 
 namespace kp::test {
 namespace {

@@ -1,7 +1,7 @@
-#include "local/local_channel.h"
+#include "client-cpp/src/local/local_channel.h"
 
 #include "kp/error.hpp"
-#include "local/local_frame.h"
+#include "client-cpp/src/local/local_frame.h"
 
 namespace kp::detail {
 namespace {

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "kp/v1/local.pb.h"
-#include "local/local_link.h"
-#include "local/shared_arena.h"
+#include "client-cpp/src/local/local_link.h"
+#include "client-cpp/src/local/shared_arena.h"
 
 namespace kp::detail {
 

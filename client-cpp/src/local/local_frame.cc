@@ -1,4 +1,4 @@
-#include "local/local_frame.h"
+#include "client-cpp/src/local/local_frame.h"
 
 #include <google/protobuf/io/coded_stream.h>
 

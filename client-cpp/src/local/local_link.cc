@@ -1,4 +1,4 @@
-#include "local/local_link.h"
+#include "client-cpp/src/local/local_link.h"
 
 #include <sys/socket.h>
 #include <sys/un.h>

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "kp/v1/local.pb.h"
-#include "local/unique_fd.h"
+#include "client-cpp/src/local/unique_fd.h"
 
 namespace kp::detail {
 

@@ -1,4 +1,4 @@
-#include "local/shared_arena.h"
+#include "client-cpp/src/local/shared_arena.h"
 
 #include <sys/mman.h>
 

@@ -1,8 +1,8 @@
 #include "kp/operations/op_algo_dispatch.hpp"
 
 #include "kp/error.hpp"
-#include "op_encoder.h"
-#include "wire.h"
+#include "client-cpp/src/op_encoder.h"
+#include "client-cpp/src/wire.h"
 
 namespace kp {
 

@@ -1,9 +1,9 @@
 #include "kp/operations/op_mult.hpp"
 
-#include "access.h"
-#include "field.h"
+#include "client-cpp/src/access.h"
+#include "client-cpp/src/field.h"
 #include "kp/error.hpp"
-#include "op_encoder.h"
+#include "client-cpp/src/op_encoder.h"
 
 namespace kp {
 

@@ -1,8 +1,8 @@
 #include "kp/operations/op_tensor_copy.hpp"
 
-#include "field.h"
+#include "client-cpp/src/field.h"
 #include "kp/error.hpp"
-#include "op_encoder.h"
+#include "client-cpp/src/op_encoder.h"
 
 namespace kp {
 

@@ -1,7 +1,7 @@
 #include "kp/operations/op_tensor_sync_device.hpp"
 
-#include "field.h"
-#include "op_encoder.h"
+#include "client-cpp/src/field.h"
+#include "client-cpp/src/op_encoder.h"
 
 namespace kp {
 
