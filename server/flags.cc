@@ -2,7 +2,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <limits>
+#include <thread>
 
 #include "kp/v1/types.pb.h"
 #include "server/service/config.h"
@@ -69,6 +71,33 @@ int parseFlags(int argc, char** argv, Flags* flags) {
   app.add_option("--max-timestamps", config.maxTimestamps, "Largest total_timestamps of a sequence")
       ->capture_default_str();
   app.add_option("--drain-ms", flags->drainMs, "On SIGTERM, how long in-flight calls may finish")
+      ->capture_default_str();
+  service::CompilerLimits& compiler = config.compiler;
+  compiler.workers = std::max(1u, std::thread::hardware_concurrency() / 2);
+  app.add_option("--compiler", compiler.worker,
+                 "The GLSL compiler worker kpd starts for each compile. Default: kpd-compile "
+                 "next to kpd");
+  app.add_option("--max-shader-bytes", compiler.maxSourceBytes, "Largest GLSL source accepted")
+      ->capture_default_str();
+  app.add_option("--max-shader-private-bytes", config.maxShaderPrivateBytes,
+                 "Bytes of an invocation's own (private and function-local) variables a shader "
+                 "may declare")
+      ->capture_default_str();
+  app.add_option("--compile-memory-bytes", compiler.memoryBytes,
+                 "Address space of a compiler worker: a shader needing more is refused")
+      ->check(CLI::Range(uint64_t{64} << 20, std::numeric_limits<uint64_t>::max()))
+      ->capture_default_str();
+  app.add_option("--compile-cpu-seconds", compiler.cpuSeconds,
+                 "CPU seconds one GLSL compile may take")
+      ->check(CLI::Range(1u, 3600u))
+      ->capture_default_str();
+  app.add_option("--compile-timeout-ms", compiler.timeoutMs,
+                 "Wall-clock time one GLSL compile may take")
+      ->check(CLI::Range(100u, 3'600'000u))
+      ->capture_default_str();
+  app.add_option("--compile-workers", compiler.workers,
+                 "GLSL compiles running at once (one per session or client at a time)")
+      ->check(CLI::Range(1u, 256u))
       ->capture_default_str();
   bool noLocalData = false;
   app.add_flag("--no-shared-memory", noLocalData,

@@ -6,6 +6,7 @@
 #include "server/base/error.h"
 #include "server/engine/shader/interface_check.h"
 #include "server/engine/shader/spirv_interface.h"
+#include "server/engine/shader/unroll_hints.h"
 #include "server/engine/vk_check.h"
 
 namespace kp::engine {
@@ -87,8 +88,11 @@ std::shared_ptr<Algorithm> Algorithm::create(std::shared_ptr<Device> device,
   algorithm->specConstants_ = std::move(specConstants);
   algorithm->pushConstants_ = std::move(pushConstants);
   const auto bindings = static_cast<uint32_t>(algorithm->tensors_.size());
+  // Loop-unrolling hints go before the driver sees the module: it follows them without bound.
+  std::vector<uint32_t> module = spirv;
+  dropUnrollHints(module);
   algorithm->pipeline_ = device->pipelines().get(
-      spirv, bindings, algorithm->pushConstantSize(), algorithm->specConstants_);
+      module, bindings, algorithm->pushConstantSize(), algorithm->specConstants_);
 
   VkDescriptorPoolSize poolSize{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, bindings > 0 ? bindings : 1};
   VkDescriptorPoolCreateInfo poolInfo{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};

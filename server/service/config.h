@@ -6,10 +6,13 @@
 #include <string>
 
 #include "server/engine/device_info.h"
+#include "server/service/devices/shader_compiler.h"
 
 namespace kp::service {
 
 struct ServiceConfig {
+  // GLSL compilation: the kpd-compile worker and its limits.
+  CompilerLimits compiler;
   // A session that no request names for this long ends (OpenSessionRequest.lease_seconds
   // may ask for another value up to maxLeaseSeconds).
   uint32_t defaultLeaseSeconds = 3600;
@@ -47,6 +50,10 @@ struct ServiceConfig {
   uint32_t maxSequenceOps = 65'536;
   // Largest CreateSequenceRequest.total_timestamps (each timestamp is a query-pool slot).
   uint32_t maxTimestamps = 65'536;
+  // Bytes of one invocation's own variables (Private and Function storage) a shader may
+  // declare: drivers compile such arrays element by element (a 64 MiB local array took
+  // lavapipe's compile to 680 MiB). A GPU gives an invocation far less (CUDA: 512 KiB).
+  uint64_t maxShaderPrivateBytes = 1 << 20;
 };
 
 // The default --runaway-ms is the eval timeout plus this: an evaluation whose Eval gave up with

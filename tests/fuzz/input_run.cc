@@ -461,7 +461,7 @@ void InputRun::dispatch(const Call& call, SessionState& target, Mapper& mapper) 
       invoke("CompileShader", mapper, false, [&] {
         const std::string name = request.name().empty() ? "shader" : request.name();
         try {
-          harness_.pool().compiler().compile(request.glsl(), name);
+          harness_.pool().compiler().compile(request.glsl(), name, "fuzz");
         } catch (const base::Error& error) {
           throw base::Error(error.code(), std::string("glsl: ") + error.what());
         }

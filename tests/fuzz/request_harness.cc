@@ -22,6 +22,9 @@ constexpr int kMaxCalls = 64;
 
 service::ServiceConfig harnessConfig() {
   service::ServiceConfig config;
+  // GLSL compiles in the kpd-compile worker, as in kpd ($KP_COMPILE_WORKER, or the build's).
+  const char* worker = std::getenv("KP_COMPILE_WORKER");
+  config.compiler.worker = worker != nullptr ? worker : KPD_COMPILE_BINARY;
   config.defaultLeaseSeconds = 600;
   config.maxLeaseSeconds = 600;
   // An evaluation that runs longer is answered DEADLINE_EXCEEDED and keeps running; closing

@@ -36,6 +36,7 @@ std::string floatBytes(const std::vector<float>& values) {
 class EvalAllocationTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
+    config_.compiler.worker = KPD_COMPILE_BINARY;
     instance_ = engine::Instance::create({});
     if (instance_->deviceCount() == 0) GTEST_SKIP() << "no Vulkan device";
     pool_ = std::make_unique<DevicePool>(instance_, config_);

@@ -50,6 +50,7 @@ inline std::vector<float> floats(const std::string& bytes) {
 class ServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    config_.compiler.worker = KPD_COMPILE_BINARY;
     instance_ = engine::Instance::create({});
     if (instance_->deviceCount() == 0) GTEST_SKIP() << "no Vulkan device";
     pool_ = std::make_unique<DevicePool>(instance_, config_);

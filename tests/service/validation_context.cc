@@ -145,6 +145,7 @@ std::string replaceEntryPointName(const std::string& spirv, const std::string& f
 ValidationContext::ValidationContext() : instance_(engine::Instance::create({})) {
   if (instance_->deviceCount() == 0) return;
   // As Server::start assembles them (without listeners and without the device watchdog).
+  config_.compiler.worker = KPD_COMPILE_BINARY;
   pool_ = std::make_unique<DevicePool>(instance_, config_);
   retirement_ = std::make_unique<Retirement>(*pool_, config_);
   registry_ = std::make_unique<SessionRegistry>(*pool_, *retirement_, config_);

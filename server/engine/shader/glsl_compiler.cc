@@ -33,9 +33,7 @@ std::string trimmed(std::string text) {
 
 }  // namespace
 
-GlslCompiler::GlslCompiler(size_t cacheCapacity) : capacity_(cacheCapacity) {
-  initialiseGlslangOnce();
-}
+GlslCompiler::GlslCompiler(size_t cacheCapacity) : capacity_(cacheCapacity) {}
 
 std::vector<uint32_t> GlslCompiler::compile(const std::string& source, const std::string& name) {
   base::MutexLock lock(mutex_);
@@ -45,7 +43,7 @@ std::vector<uint32_t> GlslCompiler::compile(const std::string& source, const std
     order_.splice(order_.begin(), order_, found->second.second);
     return found->second.first;
   }
-  std::vector<uint32_t> spirv = compileUncached(source, name);
+  std::vector<uint32_t> spirv = compileGlsl(source, name);
   order_.push_front(source);
   cache_[source] = {spirv, order_.begin()};
   while (cache_.size() > capacity_) {
@@ -60,8 +58,8 @@ size_t GlslCompiler::cacheHits() const {
   return hits_;
 }
 
-std::vector<uint32_t> GlslCompiler::compileUncached(const std::string& source,
-                                                    const std::string& name) {
+std::vector<uint32_t> compileGlsl(const std::string& source, const std::string& name) {
+  initialiseGlslangOnce();
   KP_REQUIRE(!source.empty(), ErrorCode::kInvalidArgument, "GLSL source is empty");
   glslang::TShader shader(EShLangCompute);
   const char* text = source.c_str();

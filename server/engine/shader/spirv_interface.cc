@@ -60,6 +60,8 @@ enum : uint32_t {
   kStorageUniformConstant = 0,
   kStorageUniform = 2,
   kStorageWorkgroup = 4,
+  kStoragePrivate = 6,
+  kStorageFunction = 7,
   kStoragePushConstant = 9,
   kStorageStorageBuffer = 12,
 };
@@ -108,6 +110,9 @@ class Module {
       if (instruction.opcode == kOpFunction) inFunctions = true;
       if (inFunctions) {
         used_.insert(op.begin(), op.end());
+        if (instruction.opcode == kOpVariable && op.size() >= 3) {
+          variables_.push_back({op[0], op[1], op[2]});  // a function's local (Function storage)
+        }
         continue;
       }
       switch (instruction.opcode) {
@@ -183,6 +188,11 @@ class Module {
           }
           break;
         }
+        case kStoragePrivate:
+        case kStorageFunction:
+          // Every local of every function counts, as if all were live at once: an upper bound.
+          result.privateMemoryBytes = add(result.privateMemoryBytes, size(pointee, {}));
+          break;
         default:
           break;
       }

@@ -45,6 +45,10 @@ struct SpirvInterface {
   // Bytes of the Workgroup ("shared") variables it uses; arrays whose length is not a plain
   // (specialisation) constant are not counted.
   uint64_t workgroupMemoryBytes = 0;
+  // Bytes of one invocation's own variables (Private and Function storage: globals and locals
+  // of every function, counted as if all were live at once). Drivers build such arrays
+  // element by element: a huge one makes their compile take memory without bound.
+  uint64_t privateMemoryBytes = 0;
 };
 
 // Reads the interface of a module that already passed SpirvValidator. `specConstants` are the

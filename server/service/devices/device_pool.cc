@@ -11,7 +11,10 @@ namespace kp::service {
 using base::MutexLock;
 
 DevicePool::DevicePool(std::shared_ptr<engine::Instance> instance, const ServiceConfig& config)
-    : instance_(instance), config_(config), current_(std::move(instance)) {}
+    : instance_(instance),
+      config_(config),
+      compiler_(config.compiler),
+      current_(std::move(instance)) {}
 
 size_t DevicePool::wedgedCount(uint32_t index) {
   outOfService_.erase(std::remove_if(outOfService_.begin(), outOfService_.end(),

@@ -19,9 +19,9 @@
 #include "server/base/mutex.h"
 #include "server/engine/device.h"
 #include "server/engine/instance.h"
-#include "server/engine/shader/glsl_compiler.h"
 #include "server/engine/shader/spirv_validator.h"
 #include "server/service/config.h"
+#include "server/service/devices/shader_compiler.h"
 
 namespace kp::service {
 
@@ -40,7 +40,7 @@ class DevicePool {
   std::shared_ptr<engine::Device> open(uint32_t index, const std::vector<uint32_t>& families);
   // The SPIR-V validator for device `index` (which must exist).
   const engine::SpirvValidator& validator(uint32_t index);
-  engine::GlslCompiler& compiler() { return compiler_; }
+  ShaderCompiler& compiler() { return compiler_; }
 
   // A device in service, with the index it was opened as.
   struct InService {
@@ -72,7 +72,7 @@ class DevicePool {
 
   std::shared_ptr<engine::Instance> instance_;  // the one kpd started with: ListDevices
   const ServiceConfig& config_;
-  engine::GlslCompiler compiler_;
+  ShaderCompiler compiler_;
   mutable base::Mutex mutex_;
   // Devices are opened on this instance; after a device left service, on a new one.
   std::shared_ptr<engine::Instance> current_ KP_GUARDED_BY(mutex_);

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "server/base/error.h"
+#include "server/engine/shader/spirv_interface.h"
 #include "server/service/session/convert.h"
 
 namespace kp::service {
@@ -201,7 +202,7 @@ void Session::createAlgorithm(const v1::CreateAlgorithmRequest& request,
       break;
     case v1::CreateAlgorithmRequest::kGlsl:
       base::withContext([] { return "glsl"; }, [&] {
-        spirv = pool_.compiler().compile(request.glsl(), "shader");
+        spirv = pool_.compiler().compile(request.glsl(), "shader", label_);
         // What glslang makes is valid SPIR-V, but it may still use capabilities kpd does not
         // enable on this device (e.g. float16_t).
         pool_.validator(deviceIndex_).validate(spirv);
@@ -212,6 +213,15 @@ void Session::createAlgorithm(const v1::CreateAlgorithmRequest& request,
   }
   const engine::Constants spec = toEngine(request.spec_constants(), "spec_constants");
   const engine::Constants push = toEngine(request.push_constants(), "push_constants");
+  // The driver builds an invocation's own arrays element by element: bound them before it
+  // sees them (its compile would take memory without bound).
+  const uint64_t privateBytes = engine::inspectInterface(spirv, spec).privateMemoryBytes;
+  KP_REQUIRE(privateBytes <= config_.maxShaderPrivateBytes, ErrorCode::kInvalidArgument,
+             std::string(request.has_glsl() ? "glsl" : "spirv") +
+                 ": the shader's private and function-local variables take " +
+                 describeBytes(privateBytes) + " per invocation, more than kpd allows "
+                 "(--max-shader-private-bytes " + std::to_string(config_.maxShaderPrivateBytes) +
+                 ")");
   engine::Workgroup workgroup{request.workgroup().x(), request.workgroup().y(),
                               request.workgroup().z()};
 

@@ -207,7 +207,8 @@ grpc::Status ComputeService::CompileShader(grpc::ServerContext* context,
   return serve(context, "CompileShader", [&] {
     const std::string name = request->name().empty() ? "shader" : request->name();
     const std::vector<uint32_t> spirv = base::withContext(
-        [] { return "glsl"; }, [&] { return pool_.compiler().compile(request->glsl(), name); });
+        [] { return "glsl"; },
+        [&] { return pool_.compiler().compile(request->glsl(), name, peers_.describe(*context)); });
     response->mutable_spirv()->assign(reinterpret_cast<const char*>(spirv.data()),
                                       spirv.size() * sizeof(uint32_t));
   });
@@ -226,6 +227,7 @@ grpc::Status ComputeService::GetStatus(grpc::ServerContext* context, const v1::G
     response->set_device_resets(pool_.resets());
     response->set_retired_devices(retirement_.retiredCount());
     response->set_pending_submissions(pool_.pendingSubmissions());
+    response->set_compiles_waiting(pool_.compiler().waiting());
   });
 }
 
