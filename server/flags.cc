@@ -102,6 +102,19 @@ int parseFlags(int argc, char** argv, Flags* flags) {
   bool noLocalData = false;
   app.add_flag("--no-shared-memory", noLocalData,
                "Do not offer same-host clients the local data socket (shared memory)");
+  app.add_option("--max-local-connections", flags->server.local.maxConnections,
+                 "Connections to the local data socket open at once")
+      ->check(CLI::Range(1u, 1'000'000u))
+      ->capture_default_str();
+  app.add_option("--max-local-connections-per-user", flags->server.local.maxConnectionsPerUser,
+                 "Connections to the local data socket one user may hold open")
+      ->check(CLI::Range(1u, 1'000'000u))
+      ->capture_default_str();
+  app.add_option("--local-attach-timeout-ms", flags->server.local.attachTimeoutMs,
+                 "A connection to the local data socket that has not attached to a session "
+                 "within this time is closed")
+      ->check(CLI::Range(10u, 3'600'000u))
+      ->capture_default_str();
   app.add_option("--socket-mode", flags->socketMode,
                  "Permission bits of the Unix sockets (octal; connecting needs write access, so "
                  "0660 admits the owner and the group, 0600 the owner only)")

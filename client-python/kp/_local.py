@@ -7,6 +7,7 @@ mapped here: shared-memory tensors' host copies are numpy views on them.
 """
 from __future__ import annotations
 
+import logging
 import mmap
 import os
 import socket
@@ -21,6 +22,12 @@ from .v1 import local_pb2, types_pb2
 
 # Every frame starts with the length of its message, little-endian, in this many bytes.
 _HEADER_BYTES: int = types_pb2.PROTOCOL_LOCAL_FRAME_HEADER_BYTES
+
+# How long a reply that kpd gives at once (attach, an arena's descriptor) may take: a daemon
+# that accepted the connection but does not answer must not hang the client.
+_ANSWER_TIMEOUT_S = 10.0
+
+log = logging.getLogger("kp")
 
 
 def _spin_budget() -> float:
@@ -43,9 +50,11 @@ class _Link:
         self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
+            self.sock.settimeout(_ANSWER_TIMEOUT_S)
             self.sock.connect(path)
             response, _ = self.request(
-                local_pb2.LocalRequest(attach=local_pb2.AttachRequest(session=session))
+                local_pb2.LocalRequest(attach=local_pb2.AttachRequest(session=session)),
+                timeout=_ANSWER_TIMEOUT_S,
             )
         except BaseException:
             self.sock.close()
@@ -64,17 +73,23 @@ class _Link:
         return bytes(buffer)
 
     def request(
-        self, message: local_pb2.LocalRequest, expect_fd: bool = False
+        self,
+        message: local_pb2.LocalRequest,
+        expect_fd: bool = False,
+        timeout: Optional[float] = None,
     ) -> Tuple[local_pb2.LocalResponse, List[int]]:
         """Sends one request; returns the response and the file descriptors that came with it
-        (only looked for when `expect_fd`)."""
-        return self.request_bytes(message.SerializeToString(), expect_fd)
+        (only looked for when `expect_fd`). `timeout`: seconds the reply may take (None: no
+        bound, for evaluations, which kpd bounds itself)."""
+        return self.request_bytes(message.SerializeToString(), expect_fd, timeout)
 
     def request_bytes(
-        self, payload: bytes, expect_fd: bool = False
+        self, payload: bytes, expect_fd: bool = False, timeout: Optional[float] = None
     ) -> Tuple[local_pb2.LocalResponse, List[int]]:
         """As request(), with the LocalRequest already serialized."""
         fds: List[int] = []
+        if timeout != self.sock.gettimeout():
+            self.sock.settimeout(timeout)  # a system call: only when it changes
         try:
             self.sock.sendall(len(payload).to_bytes(_HEADER_BYTES, "little") + payload)
             if expect_fd:
@@ -158,6 +173,7 @@ class LocalChannel:
             response, fds = link.request(
                 local_pb2.LocalRequest(map_arena=local_pb2.MapArenaRequest(arena=arena_id)),
                 expect_fd=True,
+                timeout=_ANSWER_TIMEOUT_S,
             )
         finally:
             self._release(link)
@@ -195,5 +211,7 @@ def open_local_channel(data_socket: str, session: str) -> Optional[LocalChannel]
         return None
     try:
         return LocalChannel(data_socket, session)
-    except (OSError, KpError):
+    except (OSError, KpError) as error:
+        log.warning("kp: no shared memory with kpd (%s): tensors and evaluations travel over "
+                    "gRPC", error)
         return None

@@ -105,11 +105,14 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
   // The local data socket first: a client that connects to a Unix socket is told about it at
   // once and must find it there.
   if (!server->options_.service.dataSocket.empty()) {
-    server->local_ = std::make_unique<LocalChannel>(
-        server->options_.service.dataSocket, *server->registry_, server->gate_,
-        options.service.maxMessageBytes, options.socket.mode);
-    spdlog::info("local data socket {} (mode {:04o})", server->local_->path(),
-                 options.socket.mode);
+    LocalChannelLimits limits = options.local;
+    limits.maxFrameBytes = static_cast<uint64_t>(options.service.maxMessageBytes);
+    server->local_ = std::make_unique<LocalChannel>(server->options_.service.dataSocket,
+                                                    options.socket, *server->registry_,
+                                                    server->gate_, limits);
+    spdlog::info("local data socket {} (mode {:04o}{})", server->local_->path(),
+                 options.socket.mode,
+                 options.socket.group.empty() ? "" : ", group " + options.socket.group);
   }
   size_t unixIndex = 0;
   for (size_t i = 0; i < options.listen.size(); ++i) {

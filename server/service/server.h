@@ -32,8 +32,10 @@ struct ServerOptions {
   // Offer same-host clients the local data socket (shared memory, evaluations without gRPC)
   // next to the first Unix socket, at its path + ".data".
   bool localDataSocket = true;
-  // Mode and group of the Unix sockets.
+  // Mode and group of the Unix sockets (the local data socket's too).
   UnixSocketOptions socket;
+  // Connections of the local data socket (its frame limit is service.maxMessageBytes).
+  LocalChannelLimits local;
   // TLS of the TCP ports (none: plain TCP, allowed on loopback only unless insecureTcp).
   TlsOptions tls;
   bool insecureTcp = false;

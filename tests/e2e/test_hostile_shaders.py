@@ -18,6 +18,10 @@ import kp
 from conftest import MULTIPLY_GLSL, Daemon
 from kp.v1 import compute_pb2
 
+# gRPC's server grows and shrinks its thread pool with the calls in flight: a few threads come
+# and go on their own (a leak of one per connection or per compile is far more).
+GRPC_THREAD_SLACK = 8
+
 HEADER = """#version 450
 layout(local_size_x = 1) in;
 layout(set = 0, binding = 0) buffer A { float a[]; };
@@ -107,7 +111,7 @@ def assert_back_to(d: Daemon, before: dict) -> None:
     """kpd serves correct results and holds no more than it held before."""
     multiply_works(d.address)
     p = Process(d.process.pid)
-    assert d.wait_for(lambda: p.threads() <= before["threads"] + 2, 10), (p.threads(), before)
+    assert d.wait_for(lambda: p.threads() <= before["threads"] + GRPC_THREAD_SLACK, 10), (p.threads(), before)
     assert d.wait_for(lambda: p.descriptors() <= before["fds"], 10), (p.descriptors(), before)
     assert p.rss_mib() < before["rss"] + 64, (p.rss_mib(), before)
 

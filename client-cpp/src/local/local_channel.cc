@@ -27,7 +27,9 @@ std::unique_ptr<LocalLink> LocalChannel::connect() const {
   std::string frame;
   writeLocalFrame(request, &frame);
   v1::LocalResponse response;
+  link->setReplyTimeout(LocalLink::kAnswerTimeout);
   link->roundTrip(frame, &response);
+  link->setReplyTimeout(std::chrono::milliseconds(0));
   checkCode(response);
   return link;
 }
@@ -51,7 +53,9 @@ std::shared_ptr<SharedArena> LocalChannel::arena(uint64_t id) {
   v1::LocalResponse response;
   std::vector<UniqueFd> fds;
   std::unique_ptr<LocalLink> link = acquire();
+  link->setReplyTimeout(LocalLink::kAnswerTimeout);
   link->roundTrip(frame, &response, &fds);
+  link->setReplyTimeout(std::chrono::milliseconds(0));
   release(std::move(link));
   checkCode(response);
   if (fds.size() != 1 || !response.has_map_arena()) {

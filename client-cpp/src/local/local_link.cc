@@ -47,11 +47,16 @@ LocalLink::LocalLink(const std::string& path) : in_(kInitialBufferBytes) {
   std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
   fd_ = UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd_) fail("socket");
+  // A daemon whose backlog is full (it does not accept) must not hang connect() either.
+  timeval bound{static_cast<time_t>(kAnswerTimeout.count() / 1000), 0};
+  ::setsockopt(fd_.get(), SOL_SOCKET, SO_SNDTIMEO, &bound, sizeof(bound));
   int result = 0;
   do {
     result = ::connect(fd_.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address));
   } while (result != 0 && errno == EINTR);
   if (result != 0) fail("connect");
+  timeval none{};
+  ::setsockopt(fd_.get(), SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
 }
 
 void LocalLink::roundTrip(const std::string& frame, v1::LocalResponse* response,
@@ -68,6 +73,17 @@ void LocalLink::roundTrip(const std::string& frame, v1::LocalResponse* response,
   if (!response->ParseFromArray(in_.data() + kHeaderBytes, static_cast<int>(length))) {
     throw LinkError("the daemon's reply is not a LocalResponse");
   }
+}
+
+void LocalLink::setReplyTimeout(std::chrono::milliseconds timeout) {
+  if (timeout == replyTimeout_) return;
+  timeval value{};
+  value.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  value.tv_usec = static_cast<suseconds_t>(timeout.count() % 1000 * 1000);
+  if (::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &value, sizeof(value)) != 0) {
+    fail("setsockopt(SO_RCVTIMEO)");
+  }
+  replyTimeout_ = timeout;
 }
 
 void LocalLink::sendAll(const char* data, size_t size) {
@@ -105,6 +121,9 @@ size_t LocalLink::receive(size_t offset, std::vector<UniqueFd>* fds, bool poll) 
     got = ::recvmsg(fd_.get(), &message, MSG_CMSG_CLOEXEC | (poll ? MSG_DONTWAIT : 0));
   } while (got < 0 && errno == EINTR);
   if (got < 0 && poll && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+  if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && replyTimeout_.count() > 0) {
+    throw LinkError("kpd did not answer within " + std::to_string(replyTimeout_.count()) + " ms");
+  }
   if (got < 0) fail("recvmsg");
   // Take ownership of any descriptors first, so that none leaks whatever happens next.
   for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;

@@ -45,6 +45,14 @@ class LocalLink {
   void roundTrip(const std::string& frame, v1::LocalResponse* response,
                  std::vector<UniqueFd>* fds = nullptr);
 
+  /// Bounds how long a reply may take from now on (zero: no bound). For the replies kpd gives
+  /// at once (attach, an arena): a daemon that accepted the connection but does not answer
+  /// then fails the call with LinkError instead of hanging it. Evaluations are bounded by kpd.
+  void setReplyTimeout(std::chrono::milliseconds timeout);
+
+  /// The bound on the replies kpd gives at once.
+  static constexpr std::chrono::milliseconds kAnswerTimeout{10'000};
+
  private:
   void sendAll(const char* data, size_t size);
   // One recvmsg() into in_ from `offset`; returns the bytes read (never 0). With `poll`,
@@ -55,6 +63,7 @@ class LocalLink {
 
   UniqueFd fd_;
   std::vector<char> in_;
+  std::chrono::milliseconds replyTimeout_{0};
 };
 
 }  // namespace kp::detail

@@ -1,28 +1,44 @@
 #include "server/service/transport/local_channel.h"
 
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
-#include "server/base/error.h"
 #include "kp/v1/local.pb.h"
+#include "server/base/error.h"
 #include "server/service/transport/status.h"
 
 namespace kp::service {
 namespace {
 
+using base::MutexLock;
+using Clock = std::chrono::steady_clock;
+
 static_assert(sizeof(uint32_t) == v1::PROTOCOL_LOCAL_FRAME_HEADER_BYTES,
               "a local frame starts with its length as a uint32");
 
-bool readExactly(int fd, void* data, size_t size) {
-  auto* bytes = static_cast<char*>(data);
+// A frame's bytes are read in steps of at most this much: memory follows the bytes that
+// arrive, never the length a frame announces.
+constexpr size_t kReadStep = 1 << 20;
+
+// Reads `size` bytes; false when the peer closed, failed, or `deadline` (if any) passed first.
+bool readExactly(int fd, char* bytes, size_t size, const Clock::time_point* deadline) {
   while (size > 0) {
-    ssize_t got = ::recv(fd, bytes, size, 0);
+    if (deadline) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now()).count();
+      pollfd wait{fd, POLLIN, 0};
+      if (left <= 0 || ::poll(&wait, 1, static_cast<int>(left)) <= 0) return false;
+    }
+    const ssize_t got = ::recv(fd, bytes, size, 0);
     if (got == 0) return false;
     if (got < 0) {
       if (errno == EINTR) continue;
@@ -30,6 +46,27 @@ bool readExactly(int fd, void* data, size_t size) {
     }
     bytes += got;
     size -= static_cast<size_t>(got);
+  }
+  return true;
+}
+
+// Reads one frame into `in` (reusing its capacity). False when the connection ended, the frame
+// is longer than `limit` (logged), or `deadline` passed.
+bool readFrame(int fd, uint64_t limit, const Clock::time_point* deadline, pid_t pid,
+               std::string* in) {
+  uint32_t length = 0;
+  if (!readExactly(fd, reinterpret_cast<char*>(&length), sizeof(length), deadline)) return false;
+  if (length > limit) {
+    spdlog::warn("local data socket: pid {} sent a {}-byte frame (limit {}); closing", pid,
+                 length, limit);
+    return false;
+  }
+  in->clear();
+  while (in->size() < length) {
+    const size_t done = in->size();
+    const size_t step = std::min<size_t>(length - done, kReadStep);
+    in->resize(done + step);
+    if (!readExactly(fd, in->data() + done, step, deadline)) return false;
   }
   return true;
 }
@@ -78,39 +115,51 @@ bool writeFrame(int fd, const std::string& payload, int passFd) {
   return true;
 }
 
-bool peerAllowed(uid_t uid, gid_t gid) { return uid == 0 || uid == geteuid() || gid == getegid(); }
+// True if `uid` is a member of group `gid` (its primary group or a supplementary one).
+bool memberOf(uid_t uid, gid_t gid) {
+  std::vector<char> buffer(16384);
+  passwd entry {};
+  passwd* found = nullptr;
+  if (::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) != 0 || !found) return false;
+  if (found->pw_gid == gid) return true;
+  int count = 64;
+  std::vector<gid_t> groups(static_cast<size_t>(count));
+  if (::getgrouplist(found->pw_name, found->pw_gid, groups.data(), &count) < 0) {
+    groups.resize(static_cast<size_t>(count));
+    if (::getgrouplist(found->pw_name, found->pw_gid, groups.data(), &count) < 0) return false;
+  }
+  groups.resize(static_cast<size_t>(count));
+  return std::find(groups.begin(), groups.end(), gid) != groups.end();
+}
 
 }  // namespace
 
-LocalChannel::LocalChannel(std::string path, SessionRegistry& registry, CallGate& gate,
-                           uint64_t maxFrameBytes, unsigned mode)
-    : path_(std::move(path)), registry_(registry), gate_(gate), maxFrameBytes_(maxFrameBytes) {
-  listener_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  if (listener_ < 0 || path_.size() >= sizeof(address.sun_path)) {
-    base::fail(base::ErrorCode::kUnavailable, "cannot create the local data socket " + path_);
-  }
-  std::memcpy(address.sun_path, path_.c_str(), path_.size() + 1);
-  ::unlink(path_.c_str());
-  if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      ::chmod(path_.c_str(), mode & 0777) != 0 || ::listen(listener_, 64) != 0) {
-    const std::string error = strerror(errno);
-    ::close(listener_);
-    base::fail(base::ErrorCode::kUnavailable,
-                 "cannot listen on the local data socket " + path_ + ": " + error);
-  }
+LocalChannel::LocalChannel(std::string path, const UnixSocketOptions& socket,
+                           SessionRegistry& registry, CallGate& gate, LocalChannelLimits limits)
+    : socket_(std::move(path), socket),
+      group_(socket.group.empty() ? ::getegid() : groupId(socket.group)),
+      registry_(registry),
+      gate_(gate),
+      limits_(limits) {
   acceptor_ = std::thread([this] { acceptLoop(); });
 }
 
 LocalChannel::~LocalChannel() { stop(); }
 
+bool LocalChannel::peerAllowed(const ucred& peer) const {
+  return peer.uid == 0 || peer.uid == ::geteuid() || peer.gid == group_ ||
+         memberOf(peer.uid, group_);
+}
+
+size_t LocalChannel::connections() const {
+  MutexLock lock(mutex_);
+  return connections_.size();
+}
+
 void LocalChannel::stopAccepting() {
   if (!accepting_.exchange(false)) return;
-  ::shutdown(listener_, SHUT_RDWR);
+  socket_.stop();
   acceptor_.join();
-  ::close(listener_);
-  ::unlink(path_.c_str());
 }
 
 void LocalChannel::stop() {
@@ -118,14 +167,14 @@ void LocalChannel::stop() {
   if (stopping_.exchange(true)) return;
   std::unordered_map<int, std::thread> connections;
   {
-    base::MutexLock lock(mutex_);
+    MutexLock lock(mutex_);
     for (const auto& [fd, thread] : connections_) ::shutdown(fd, SHUT_RDWR);
     connections.swap(connections_);
   }
   for (auto& [fd, thread] : connections) thread.join();
   std::vector<std::thread> finished;
   {
-    base::MutexLock lock(mutex_);
+    MutexLock lock(mutex_);
     finished.swap(finished_);
   }
   for (auto& thread : finished) thread.join();
@@ -133,42 +182,77 @@ void LocalChannel::stop() {
 
 void LocalChannel::acceptLoop() {
   while (accepting_) {
-    int fd = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      return;  // shut down
-    }
-    ucred peer{};
-    socklen_t length = sizeof(peer);
-    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0 ||
-        !peerAllowed(peer.uid, peer.gid)) {
-      spdlog::warn("local data socket: refused peer uid {} pid {}", peer.uid, peer.pid);
-      ::close(fd);
-      continue;
-    }
-    base::MutexLock lock(mutex_);
-    for (auto& thread : finished_) thread.join();
-    finished_.clear();
-    connections_.emplace(fd, std::thread([this, fd, peer] { serve(fd, peer.uid, peer.pid); }));
+    std::optional<UnixSocket::Connection> connection = socket_.accept(false);
+    if (!connection) return;
+    admit(*connection);
   }
 }
 
-void LocalChannel::serve(int fd, uid_t uid, pid_t pid) {
+void LocalChannel::admit(const UnixSocket::Connection& connection) {
+  const ucred& peer = connection.peer;
+  if (!peerAllowed(peer)) {
+    spdlog::warn("local data socket: refused uid {} pid {} (not kpd's user nor in its group)",
+                 peer.uid, peer.pid);
+    ::close(connection.fd);
+    return;
+  }
+  MutexLock lock(mutex_);
+  for (auto& thread : finished_) thread.join();
+  finished_.clear();
+  uint32_t& mine = perUser_[peer.uid];
+  const char* refusal = connections_.size() >= limits_.maxConnections
+                            ? "--max-local-connections"
+                        : mine >= limits_.maxConnectionsPerUser ? "--max-local-connections-per-user"
+                                                                : nullptr;
+  if (refusal) {
+    spdlog::warn("local data socket: refused a connection of uid {} pid {}: {} connections open "
+                 "({} of that user), the limit ({})",
+                 peer.uid, peer.pid, connections_.size(), mine, refusal);
+    if (mine == 0) perUser_.erase(peer.uid);
+    ::close(connection.fd);
+    return;
+  }
+  try {
+    const int fd = connection.fd;
+    connections_.emplace(fd, std::thread([this, fd, peer] { serve(fd, peer); }));
+    ++mine;
+  } catch (const std::system_error& error) {
+    // Out of threads (RLIMIT_NPROC, TasksMax, memory): this client is refused, kpd goes on.
+    spdlog::error("local data socket: cannot start a thread for uid {} pid {}: {}", peer.uid,
+                  peer.pid, error.what());
+    if (mine == 0) perUser_.erase(peer.uid);
+    ::close(connection.fd);
+  }
+}
+
+void LocalChannel::finished(int fd, uid_t uid) {
+  {
+    // Unlist the connection before closing its fd, so that a new connection reusing the fd
+    // number cannot be mistaken for this one.
+    MutexLock lock(mutex_);
+    auto found = connections_.find(fd);
+    if (found != connections_.end()) {
+      finished_.push_back(std::move(found->second));
+      connections_.erase(found);
+      if (auto user = perUser_.find(uid); user != perUser_.end() && --user->second == 0) {
+        perUser_.erase(user);
+      }
+    }
+  }
+  ::close(fd);
+}
+
+void LocalChannel::serve(int fd, ucred peer) {
   std::shared_ptr<Session> session;
   v1::LocalRequest request;
   v1::LocalResponse response;
   std::string in;
   std::string out;
+  const Clock::time_point attachBy =
+      Clock::now() + std::chrono::milliseconds(limits_.attachTimeoutMs);
   while (!stopping_) {
-    uint32_t length = 0;
-    if (!readExactly(fd, &length, sizeof(length))) break;
-    if (length > maxFrameBytes_) {
-      spdlog::warn("local data socket: pid {} sent a {}-byte frame (limit {}); closing", pid,
-                   length, maxFrameBytes_);
-      break;
-    }
-    in.resize(length);
-    if (!readExactly(fd, in.data(), length)) break;
+    const uint64_t limit = session ? limits_.maxFrameBytes : kMaxFrameBeforeAttach;
+    if (!readFrame(fd, limit, session ? nullptr : &attachBy, peer.pid, &in)) break;
     response.Clear();
     int passFd = -1;
     CallGate::Pass pass = gate_.enterCall();
@@ -183,7 +267,8 @@ void LocalChannel::serve(int fd, uid_t uid, pid_t pid) {
       if (request.has_attach()) {
         session = registry_.find(request.attach().session());
         response.mutable_attach()->set_alignment(session->attachLocal());
-        spdlog::debug("{}: local connection from uid {} pid {}", session->label(), uid, pid);
+        spdlog::debug("{}: local connection from uid {} pid {}", session->label(), peer.uid,
+                      peer.pid);
         return;
       }
       KP_REQUIRE(session != nullptr, base::ErrorCode::kFailedPrecondition,
@@ -223,17 +308,7 @@ void LocalChannel::serve(int fd, uid_t uid, pid_t pid) {
     response.SerializeToString(&out);
     if (!writeFrame(fd, out, passFd)) break;
   }
-  {
-    // Unlist the connection before closing its fd, so that a new connection reusing the fd
-    // number cannot be mistaken for this one.
-    base::MutexLock lock(mutex_);
-    auto found = connections_.find(fd);
-    if (found != connections_.end()) {
-      finished_.push_back(std::move(found->second));
-      connections_.erase(found);
-    }
-  }
-  ::close(fd);
+  finished(fd, peer.uid);
 }
 
 }  // namespace kp::service
