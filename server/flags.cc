@@ -99,6 +99,10 @@ int parseFlags(int argc, char** argv, Flags* flags) {
                  "GLSL compiles running at once (one per session or client at a time)")
       ->check(CLI::Range(1u, 256u))
       ->capture_default_str();
+  app.add_option("--max-calls-per-connection", flags->server.maxCallsPerConnection,
+                 "Calls one gRPC connection may have open at once (more wait in the client)")
+      ->check(CLI::Range(8u, 100'000u))
+      ->capture_default_str();
   bool noLocalData = false;
   app.add_flag("--no-shared-memory", noLocalData,
                "Do not offer same-host clients the local data socket (shared memory)");

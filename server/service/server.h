@@ -39,6 +39,10 @@ struct ServerOptions {
   // TLS of the TCP ports (none: plain TCP, allowed on loopback only unless insecureTcp).
   TlsOptions tls;
   bool insecureTcp = false;
+  // Calls one gRPC connection may have open at once (HTTP/2 concurrent streams): a client that
+  // never reads its replies holds a serving thread per call, so one connection may not hold
+  // more than this many.
+  uint32_t maxCallsPerConnection = 128;
   // A file holding the bearer token every call must carry; empty: no token.
   std::string tokenFile;
 };

@@ -8,14 +8,13 @@
 #include "server/base/error.h"
 #include "fuzz_shaders.h"
 #include "server/service/transport/status.h"
+#include "server/service/transport/tensor_streams.h"
 
 namespace kp::fuzz {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// ReadTensorStream's largest chunk, as in the service (compute_service.cc).
-constexpr uint64_t kChunkBytes = (1 << 20) - 1024;
 // fit_data never makes a data field larger than this (the memory quota is smaller anyway).
 constexpr uint64_t kMaxFitBytes = 2 << 20;
 // Largest workgroup count in x the harness lets through (see CreateAlgorithm below).
@@ -286,21 +285,12 @@ void InputRun::dispatch(const Call& call, SessionState& target, Mapper& mapper) 
       }
       if (chunks.chunks_size() > 0) setSession(chunks.mutable_chunks(0)->mutable_session(), target);
       invoke("WriteTensorStream", mapper, false, [&] {
-        std::shared_ptr<service::Session> session;
-        uint64_t tensor = 0;
-        for (const v1::TensorChunk& chunk : chunks.chunks()) {
-          if (!session) {
-            session = find(chunk.session());
-            tensor = chunk.tensor();
-          }
-          KP_REQUIRE(chunk.tensor() == 0 || chunk.tensor() == tensor,
-                     base::ErrorCode::kInvalidArgument,
-                     "tensor: a stream writes one tensor (" + std::to_string(tensor) +
-                         "), a chunk names " + std::to_string(chunk.tensor()));
-          session->writeTensorChunk(tensor, chunk.offset(), chunk.data());
-        }
-        KP_REQUIRE(session != nullptr, base::ErrorCode::kInvalidArgument,
-                   "the stream had no chunk");
+        int next = 0;
+        service::writeTensorStream(harness_.registry(), [&](v1::TensorChunk* chunk) {
+          if (next == chunks.chunks_size()) return false;
+          *chunk = chunks.chunks(next++);
+          return true;
+        });
       });
       break;
     }
@@ -310,20 +300,14 @@ void InputRun::dispatch(const Call& call, SessionState& target, Mapper& mapper) 
       setSession(request.mutable_session(), target);
       request.set_tensor(mapper.tensor(request.tensor()));
       invoke("ReadTensorStream", mapper, false, [&] {
-        auto session = find(request.session());
-        const uint64_t chunkBytes = request.chunk_bytes()
-                                        ? std::min<uint64_t>(request.chunk_bytes(), kChunkBytes)
-                                        : kChunkBytes;
-        uint64_t offset = 0;
-        uint64_t size = 0;
-        std::string chunk;
-        do {
-          chunk.clear();
-          size = session->readTensorChunk(request.tensor(), offset, chunkBytes, &chunk);
-          if (size == 0) break;
-          if (chunk.empty()) fail("ReadTensorStream: an empty chunk before the end");
-          offset += chunk.size();
-        } while (offset < size);
+        std::shared_ptr<void> hold;
+        service::readTensorStream(
+            harness_.registry(), request,
+            [&](const v1::TensorChunk& chunk) {
+              if (chunk.data().empty()) fail("ReadTensorStream: an empty chunk before the end");
+              return true;
+            },
+            &hold);
       });
       break;
     }

@@ -27,6 +27,8 @@ Session::Session(uint64_t serial, const std::string& name, uint32_t deviceIndex,
       leaseSeconds_(leaseSeconds),
       client_(std::move(client)),
       lastActive_(Clock::now().time_since_epoch().count()),
+      replyBudget_(sessionMemoryLimit(config, device_->info())),
+      repliesInFlight_(std::make_shared<std::atomic<uint64_t>>(0)),
       objects_(sessionMemoryLimit(config, device_->info()), config),
       evaluator_(device_, serial, config) {}
 
@@ -50,6 +52,26 @@ void Session::requireOpen() const {
   KP_REQUIRE(!closed_, ErrorCode::kNotFound,
              "session #" + std::to_string(serial_) +
                  " does not exist any more (the session ended: " + endReason_ + ")");
+}
+
+std::shared_ptr<void> Session::holdReply(uint64_t bytes, const std::string& what) {
+  const uint64_t charge = kReplyCopies * bytes;
+  KP_REQUIRE(charge <= replyBudget_, ErrorCode::kResourceExhausted,
+             what + ": a reply of " + describeBytes(bytes) + " is held twice until sent (" +
+                 describeBytes(charge) + "), more than the session's memory quota allows (" +
+                 describeBytes(replyBudget_) +
+                 ", --session-memory-bytes): read it in chunks (ReadTensorStream)");
+  uint64_t held = repliesInFlight_->load();
+  do {
+    KP_REQUIRE(held <= replyBudget_ - charge, ErrorCode::kResourceExhausted,
+               what + ": the session's replies not yet read by its client hold " +
+                   describeBytes(held) + "; " + describeBytes(charge) + " more would pass " +
+                   describeBytes(replyBudget_) +
+                   " (its memory quota, --session-memory-bytes): read the replies first");
+  } while (!repliesInFlight_->compare_exchange_weak(held, held + charge));
+  return std::shared_ptr<void>(nullptr, [counter = repliesInFlight_, charge](void*) {
+    counter->fetch_sub(charge);
+  });
 }
 
 void Session::setCloseListener(std::function<void(const std::string&)> listener) {
@@ -138,9 +160,11 @@ std::shared_ptr<engine::Tensor> Session::tensorWithHostData(uint64_t handle) {
   return tensor;
 }
 
-std::string Session::readTensor(uint64_t handle) {
+std::string Session::readTensor(uint64_t handle, std::shared_ptr<void>* replyHold) {
   MutexLock lock(mutex_);
   const auto tensor = tensorWithHostData(handle);
+  std::shared_ptr<void> hold = holdReply(tensor->byteSize(), "ReadTensor");
+  if (replyHold) *replyHold = std::move(hold);
   KP_REQUIRE(tensor->byteSize() + 16 <= static_cast<uint64_t>(config_.maxMessageBytes),
              ErrorCode::kResourceExhausted,
              "tensor " + std::to_string(handle) + " has " + describeBytes(tensor->byteSize()) +
@@ -160,9 +184,11 @@ void Session::writeTensor(uint64_t handle, const std::string& data) {
   writeHostBytes(*tensor, handle, 0, data);
 }
 
-void Session::writeTensorChunk(uint64_t handle, uint64_t offset, const std::string& data) {
+uint64_t Session::writeTensorChunk(uint64_t handle, uint64_t offset, const std::string& data) {
   MutexLock lock(mutex_);
-  writeHostBytes(*tensorWithHostData(handle), handle, offset, data);
+  const auto tensor = tensorWithHostData(handle);
+  writeHostBytes(*tensor, handle, offset, data);
+  return tensor->byteSize();
 }
 
 void Session::writeHostBytes(engine::Tensor& tensor, uint64_t handle, uint64_t offset,

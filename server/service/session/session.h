@@ -54,10 +54,13 @@ class Session {
 
   void createTensor(const v1::CreateTensorRequest& request, v1::CreateTensorResponse* response);
   void destroyTensor(uint64_t handle);
-  std::string readTensor(uint64_t handle);
+  // The host copy of tensor `handle`, charged to the session (see holdReply) by `replyHold`
+  // (if null, the charge ends with the call).
+  std::string readTensor(uint64_t handle, std::shared_ptr<void>* replyHold = nullptr);
   void writeTensor(uint64_t handle, const std::string& data);
-  // One chunk of WriteTensorStream / ReadTensorStream: bytes [offset, offset + size).
-  void writeTensorChunk(uint64_t handle, uint64_t offset, const std::string& data);
+  // One chunk of WriteTensorStream / ReadTensorStream: bytes [offset, offset + size). Both
+  // return the tensor's byte size.
+  uint64_t writeTensorChunk(uint64_t handle, uint64_t offset, const std::string& data);
   // Appends up to `maxBytes` bytes from `offset` to `out`; returns the tensor's byte size.
   uint64_t readTensorChunk(uint64_t handle, uint64_t offset, uint64_t maxBytes, std::string* out);
   void createAlgorithm(const v1::CreateAlgorithmRequest& request,
@@ -81,6 +84,14 @@ class Session {
   uint64_t attachLocal();
   // An arena of the session's shared memory (NotFound if none such).
   std::shared_ptr<SharedArena> arena(uint64_t id);
+
+  // Charges a reply carrying `bytes` to the session until the returned token goes (the
+  // transport keeps it until gRPC has sent the reply): RESOURCE_EXHAUSTED, naming `what`, when
+  // the session's replies in flight would pass its memory quota. Until sent, a reply is held
+  // twice (the message and its encoding), so it is charged kReplyCopies x `bytes`. A client that
+  // stops reading its replies holds no more of kpd's memory than the tensors it may hold.
+  static constexpr uint64_t kReplyCopies = 2;
+  std::shared_ptr<void> holdReply(uint64_t bytes, const std::string& what);
 
   // ---- lease and state ----
 
@@ -123,6 +134,10 @@ class Session {
   const uint32_t leaseSeconds_;
   const std::string client_;
   std::atomic<Clock::rep> lastActive_;
+  const uint64_t replyBudget_;
+  // Bytes of replies built and not yet sent; shared with the tokens of holdReply, which may
+  // outlive the session.
+  const std::shared_ptr<std::atomic<uint64_t>> repliesInFlight_;
 
   mutable base::Mutex mutex_;
   bool closed_ KP_GUARDED_BY(mutex_) = false;

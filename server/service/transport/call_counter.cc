@@ -10,8 +10,10 @@ constexpr const char* kOpenSession = "/kp.v1.Compute/OpenSession";
 
 class CallCounter : public grpc::experimental::Interceptor {
  public:
-  explicit CallCounter(CallGate& gate) : gate_(gate) { gate_.callStarted(); }
-  ~CallCounter() override { gate_.callEnded(); }
+  CallCounter(CallGate& gate, const void* context) : gate_(gate), context_(context) {
+    gate_.callStarted();
+  }
+  ~CallCounter() override { gate_.callEnded(context_); }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     methods->Proceed();
@@ -19,6 +21,7 @@ class CallCounter : public grpc::experimental::Interceptor {
 
  private:
   CallGate& gate_;
+  const void* context_;  // the call's ServerContext: what was kept for it goes with it
 };
 
 }  // namespace
@@ -30,7 +33,7 @@ grpc::experimental::Interceptor* CallCounterFactory::CreateServerInterceptor(
       std::strcmp(method, kOpenSession) == 0) {
     return nullptr;
   }
-  return new CallCounter(gate_);
+  return new CallCounter(gate_, info->server_context());
 }
 
 }  // namespace kp::service

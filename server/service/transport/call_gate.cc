@@ -1,5 +1,7 @@
 #include "server/service/transport/call_gate.h"
 
+#include <vector>
+
 namespace kp::service {
 
 CallGate::Pass CallGate::enterCall() {
@@ -14,12 +16,23 @@ void CallGate::callStarted() {
   ++calls_;
 }
 
-void CallGate::callEnded() {
+void CallGate::callEnded(const void* context) {
+  std::vector<std::shared_ptr<void>> released;  // let go outside the lock
   {
     base::MutexLock lock(mutex_);
     --calls_;
+    if (context != nullptr) {
+      auto [begin, end] = kept_.equal_range(context);
+      for (auto it = begin; it != end; ++it) released.push_back(std::move(it->second));
+      kept_.erase(begin, end);
+    }
   }
   changed_.notifyAll();
+}
+
+void CallGate::keepUntilCallEnds(const void* context, std::shared_ptr<void> held) {
+  base::MutexLock lock(mutex_);
+  kept_.emplace(context, std::move(held));
 }
 
 bool CallGate::streamStarted() {

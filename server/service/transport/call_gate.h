@@ -8,6 +8,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <memory>
+#include <unordered_map>
 
 #include "server/base/mutex.h"
 
@@ -37,9 +39,13 @@ class CallGate {
   // Admits a call: an empty Pass once draining has started.
   Pass enterCall();
   // Counts a call without admitting or refusing it (CallCounterFactory: from its arrival to
-  // its reply sent; the handler checks draining() itself).
+  // its reply sent; the handler checks draining() itself). callEnded lets go of what
+  // keepUntilCallEnds kept for the call on `context`.
   void callStarted();
-  void callEnded();
+  void callEnded(const void* context = nullptr);
+  // Keeps `held` until the call on `context` has ended (its reply sent): e.g. the charge of a
+  // reply's bytes to its session.
+  void keepUntilCallEnds(const void* context, std::shared_ptr<void> held);
   // Counts a session stream until streamDone(); false (not counted) once draining started.
   bool streamStarted();
   void streamDone();
@@ -65,6 +71,7 @@ class CallGate {
   bool draining_ KP_GUARDED_BY(mutex_) = false;
   std::atomic<bool> givenUp_{false};
   size_t calls_ KP_GUARDED_BY(mutex_) = 0;
+  std::unordered_multimap<const void*, std::shared_ptr<void>> kept_ KP_GUARDED_BY(mutex_);
   size_t streams_ KP_GUARDED_BY(mutex_) = 0;
 };
 

@@ -5,6 +5,7 @@
 
 #include "server/service/session/convert.h"
 #include "server/service/transport/session_stream.h"
+#include "server/service/transport/tensor_streams.h"
 #include "server/service/transport/status.h"
 
 namespace kp::service {
@@ -26,6 +27,14 @@ grpc::Status ComputeService::authenticate(const grpc::ServerContextBase& context
     spdlog::warn("refused a call from {}: {}", peers_.describe(context), status.error_message());
   }
   return status;
+}
+
+void ComputeService::holdUntilSent(grpc::ServerContext* context, Session& session, uint64_t bytes,
+                                   const char* rpc) {
+  // Replies of a few KiB are not worth the bookkeeping.
+  if (bytes < kHeldReplyBytes) return;
+  gate_.keepUntilCallEnds(static_cast<grpc::ServerContextBase*>(context),
+                          session.holdReply(bytes, rpc));
 }
 
 grpc::Status ComputeService::shuttingDown() {
@@ -82,7 +91,10 @@ grpc::Status ComputeService::ReadTensor(grpc::ServerContext* context,
                                         const v1::ReadTensorRequest* request,
                                         v1::ReadTensorResponse* response) {
   return serve(context, "ReadTensor", [&] {
-    *response->mutable_data() = registry_.find(request->session())->readTensor(request->tensor());
+    std::shared_ptr<void> hold;
+    *response->mutable_data() =
+        registry_.find(request->session())->readTensor(request->tensor(), &hold);
+    gate_.keepUntilCallEnds(static_cast<grpc::ServerContextBase*>(context), std::move(hold));
   });
 }
 
@@ -98,21 +110,7 @@ grpc::Status ComputeService::WriteTensorStream(grpc::ServerContext* context,
                                                grpc::ServerReader<v1::TensorChunk>* reader,
                                                v1::WriteTensorResponse*) {
   return serve(context, "WriteTensorStream", [&] {
-    std::shared_ptr<Session> session;
-    uint64_t tensor = 0;
-    v1::TensorChunk chunk;
-    while (reader->Read(&chunk)) {
-      if (!session) {
-        session = registry_.find(chunk.session());
-        tensor = chunk.tensor();
-      }
-      KP_REQUIRE(chunk.tensor() == 0 || chunk.tensor() == tensor,
-                 base::ErrorCode::kInvalidArgument,
-                 "tensor: a stream writes one tensor (" + std::to_string(tensor) +
-                     "), a chunk names " + std::to_string(chunk.tensor()));
-      session->writeTensorChunk(tensor, chunk.offset(), chunk.data());
-    }
-    KP_REQUIRE(session != nullptr, base::ErrorCode::kInvalidArgument, "the stream had no chunk");
+    writeTensorStream(registry_, [reader](v1::TensorChunk* chunk) { return reader->Read(chunk); });
   });
 }
 
@@ -120,26 +118,12 @@ grpc::Status ComputeService::ReadTensorStream(grpc::ServerContext* context,
                                               const v1::ReadTensorStreamRequest* request,
                                               grpc::ServerWriter<v1::TensorChunk>* writer) {
   return serve(context, "ReadTensorStream", [&] {
-    auto session = registry_.find(request->session());
-    // Clients may ask for chunks up to their message limit (4 MiB chunks stream about 1.5x
-    // faster than 1 MiB ones through gRPC Python: bench/RESULTS.md).
-    const uint64_t largest = static_cast<uint64_t>(registry_.config().maxMessageBytes) -
-                             v1::PROTOCOL_CHUNK_FRAMING_BYTES;
-    const uint64_t chunkBytes = request->chunk_bytes()
-                                    ? std::min(request->chunk_bytes(), largest)
-                                    : uint64_t{v1::PROTOCOL_DEFAULT_CHUNK_BYTES};
-    v1::TensorChunk chunk;
-    chunk.set_tensor(request->tensor());
-    uint64_t offset = 0;
-    uint64_t size = 0;
-    do {
-      chunk.set_offset(offset);
-      chunk.mutable_data()->clear();
-      size = session->readTensorChunk(request->tensor(), offset, chunkBytes, chunk.mutable_data());
-      if (size == 0 || context->IsCancelled()) break;
-      if (!writer->Write(chunk)) break;
-      offset += chunk.data().size();
-    } while (offset < size);
+    std::shared_ptr<void> hold;
+    readTensorStream(
+        registry_, *request,
+        [&](const v1::TensorChunk& chunk) { return !context->IsCancelled() && writer->Write(chunk); },
+        &hold);
+    gate_.keepUntilCallEnds(static_cast<grpc::ServerContextBase*>(context), std::move(hold));
   });
 }
 
@@ -182,9 +166,10 @@ grpc::Status ComputeService::RecordSequence(grpc::ServerContext* context,
 grpc::Status ComputeService::Eval(grpc::ServerContext* context, const v1::EvalRequest* request,
                                   v1::EvalResponse* response) {
   return serve(context, "Eval", [&] {
-    registry_.find(request->session())
-        ->eval(*request, response, context->deadline(),
-               [this, context] { return gate_.givenUp() || context->IsCancelled(); });
+    auto session = registry_.find(request->session());
+    session->eval(*request, response, context->deadline(),
+                  [this, context] { return gate_.givenUp() || context->IsCancelled(); });
+    holdUntilSent(context, *session, response->ByteSizeLong(), "Eval");
   });
 }
 
@@ -197,8 +182,11 @@ grpc::Status ComputeService::EvalAsync(grpc::ServerContext* context, const v1::E
 grpc::Status ComputeService::EvalAwait(grpc::ServerContext* context,
                                        const v1::EvalAwaitRequest* request,
                                        v1::EvalResponse* response) {
-  return serve(context, "EvalAwait",
-               [&] { registry_.find(request->session())->evalAwait(*request, response); });
+  return serve(context, "EvalAwait", [&] {
+    auto session = registry_.find(request->session());
+    session->evalAwait(*request, response);
+    holdUntilSent(context, *session, response->ByteSizeLong(), "EvalAwait");
+  });
 }
 
 grpc::Status ComputeService::CompileShader(grpc::ServerContext* context,

@@ -69,6 +69,11 @@ class ComputeService final
                          v1::GetStatusResponse*) override;
 
  private:
+  // Charges a reply of `bytes` to `session` until gRPC has sent it (Session::holdReply).
+  void holdUntilSent(grpc::ServerContext* context, Session& session, uint64_t bytes,
+                     const char* rpc);
+  static constexpr uint64_t kHeldReplyBytes = 64 << 10;
+
   // OK, or UNAUTHENTICATED when a token is required and the call lacks it.
   grpc::Status authenticate(const grpc::ServerContextBase& context) const;
   static grpc::Status shuttingDown();
