@@ -86,7 +86,7 @@ def _first_event(stream: Any, timeout: float, address: str) -> Any:
     return result[0]
 
 
-def _watch(stream: Any, ending: _Ending, session_id: str) -> None:
+def _watch(stream: Any, ending: _Ending, label: str) -> None:
     """Reads the stream until it ends: a `closed` event says why the daemon ended it."""
     reason = "the session stream ended"
     try:
@@ -100,7 +100,7 @@ def _watch(stream: Any, ending: _Ending, session_id: str) -> None:
             reason = f"connection to kpd lost ({error.code().name}: {error.details()})"
     ending.reason = reason
     if not ending.closing:
-        log.warning("kpd ended session %s: %s", session_id, reason)
+        log.warning("kpd ended %s: %s", label, reason)
 
 
 class Session:
@@ -109,6 +109,7 @@ class Session:
     Attributes:
         address: the daemon's address.
         session: the session id the daemon chose (a secret: it names the session in requests).
+        label: "session #<serial>", how kpd's log and this client's name the session.
         device: the session's device (kp.v1 Device).
         queue_families: the queue family of each of the session's queues.
         lease_seconds: how long the daemon keeps the session without hearing from it.
@@ -146,6 +147,8 @@ class Session:
             self.channel.close()
             raise
         self.session: str = opened.session
+        # How logs name the session (kpd's too): its public serial, never the secret id.
+        self.label: str = f"session #{opened.serial}"
         self.device = opened.device
         self.queue_families = list(opened.queue_families)
         self.lease_seconds = opened.lease_seconds
@@ -156,14 +159,14 @@ class Session:
         )
         self._watcher = threading.Thread(
             target=_watch,
-            args=(self._stream, self._ending, self.session),
-            name=f"kp-session-{self.session[:8]}",
+            args=(self._stream, self._ending, self.label),
+            name=f"kp-session-{opened.serial}",
             daemon=True,
         )
         self._watcher.start()
         self._closed = False
         _open_sessions.add(self)
-        log.debug("session %s opened on %s (%s)", self.session, address, self.device.name)
+        log.debug("%s opened on %s (%s)", self.label, address, self.device.name)
 
     def _opened(self, first: Any) -> Any:
         """The SessionOpened event of the stream's first message, or a clear error."""

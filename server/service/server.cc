@@ -8,6 +8,7 @@
 
 #include "server/service/transport/bearer_token.h"
 #include "server/service/transport/call_counter.h"
+#include "server/service/transport/parse_errors.h"
 #include "server/base/error.h"
 
 namespace kp::service {
@@ -85,6 +86,7 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
   builder.RegisterService(server->service_.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counters;
   counters.push_back(std::make_unique<CallCounterFactory>(server->gate_));
+  counters.push_back(std::make_unique<ParseErrorsFactory>());
   builder.experimental().SetInterceptorCreators(std::move(counters));
 
   // Unix sockets are created and accepted by kpd itself (UnixListener); TCP ports by gRPC.

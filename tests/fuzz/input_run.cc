@@ -14,6 +14,8 @@ namespace kp::fuzz {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// The owner of every session the fuzzer opens (as PeerCredentials::owner would name a peer).
+constexpr const char* kOwner = "fuzz";
 
 // fit_data never makes a data field larger than this (the memory quota is smaller anyway).
 constexpr uint64_t kMaxFitBytes = 2 << 20;
@@ -120,7 +122,7 @@ InputRun::SessionState* InputRun::open(const v1::OpenSessionRequest& request,
   v1::SessionOpened opened;
   Mapper none(nullptr, false);
   grpc::Status status = invoke("OpenSession", none, false, [&] {
-    state->session = harness_.registry().open(request, "fuzz", false, &opened);
+    state->session = harness_.registry().open(request, "fuzz", kOwner, false, &opened);
   });
   if (!status.ok()) return nullptr;
   state->id = opened.session();
@@ -137,7 +139,7 @@ InputRun::SessionState& InputRun::second() {
 }
 
 std::shared_ptr<service::Session> InputRun::find(const std::string& id) {
-  return harness_.registry().find(id);
+  return harness_.registry().find(id, kOwner);
 }
 
 template <typename F>
@@ -286,7 +288,7 @@ void InputRun::dispatch(const Call& call, SessionState& target, Mapper& mapper) 
       if (chunks.chunks_size() > 0) setSession(chunks.mutable_chunks(0)->mutable_session(), target);
       invoke("WriteTensorStream", mapper, false, [&] {
         int next = 0;
-        service::writeTensorStream(harness_.registry(), [&](v1::TensorChunk* chunk) {
+        service::writeTensorStream(harness_.registry(), kOwner, [&](v1::TensorChunk* chunk) {
           if (next == chunks.chunks_size()) return false;
           *chunk = chunks.chunks(next++);
           return true;
@@ -302,7 +304,7 @@ void InputRun::dispatch(const Call& call, SessionState& target, Mapper& mapper) 
       invoke("ReadTensorStream", mapper, false, [&] {
         std::shared_ptr<void> hold;
         service::readTensorStream(
-            harness_.registry(), request,
+            harness_.registry(), kOwner, request,
             [&](const v1::TensorChunk& chunk) {
               if (chunk.data().empty()) fail("ReadTensorStream: an empty chunk before the end");
               return true;
@@ -464,7 +466,7 @@ void InputRun::dispatch(const Call& call, SessionState& target, Mapper& mapper) 
       v1::CloseSessionRequest request = call.close_session();
       setSession(request.mutable_session(), target);
       invoke("CloseSession", mapper, false,
-             [&] { harness_.registry().close(request.session(), "closed by the client"); });
+             [&] { harness_.registry().close(request.session(), kOwner, "closed by the client"); });
       break;
     }
     case Call::kRaw:
@@ -496,7 +498,7 @@ void InputRun::finish() {
     if (!state->session) continue;
     // As CloseSession; NOT_FOUND when the input closed it already or its lease ran out.
     grpc::Status closed = service::guarded(
-        "CloseSession", [&] { harness_.registry().close(state->id, "the input ended"); });
+        "CloseSession", [&] { harness_.registry().close(state->id, kOwner, "the input ended"); });
     if (!closed.ok() && closed.error_code() != grpc::StatusCode::NOT_FOUND) {
       fail("CloseSession at the end of the input answered " + closed.error_message());
     }

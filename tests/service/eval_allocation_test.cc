@@ -43,7 +43,7 @@ class EvalAllocationTest : public ::testing::TestWithParam<bool> {
     retirement_ = std::make_unique<Retirement>(*pool_, config_);
     registry_ = std::make_unique<SessionRegistry>(*pool_, *retirement_, config_);
     v1::SessionOpened opened;
-    session_ = registry_->open(v1::OpenSessionRequest(), "test", true, &opened);
+    session_ = registry_->open(v1::OpenSessionRequest(), "test", "uid 1000", true, &opened);
     id_ = opened.session();
     if (sharedMemory()) session_->attachLocal();
 
@@ -68,7 +68,7 @@ class EvalAllocationTest : public ::testing::TestWithParam<bool> {
   }
 
   void TearDown() override {
-    if (session_) registry_->close(id_, "the test ended");
+    if (session_) registry_->close(id_, "uid 1000", "the test ended");
     session_.reset();
     registry_.reset();
     retirement_.reset();

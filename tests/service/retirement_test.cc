@@ -50,13 +50,13 @@ TEST_F(RetirementTest, EndFreesWhatTheSessionOwnedOnceItsWorkFinished) {
   tensor(*session, {1, 2, 3});
   auto heard = listen(*session);
   EXPECT_GT(allocatedBytes(), baseline);
-  registry_->close(id, "closed by the client");
+  registry_->close(id, kOwner, "closed by the client");
   EXPECT_TRUE(session->isClosed());
   EXPECT_EQ(*heard, "closed by the client");
   EXPECT_EQ(session->objectCount(), 0u);
   EXPECT_EQ(allocatedBytes(), baseline);
   EXPECT_EQ(retirement_->retiredCount(), 0u);
-  expectError([&] { registry_->find(id); }, base::ErrorCode::kNotFound,
+  expectError([&] { registry_->find(id, kOwner); }, base::ErrorCode::kNotFound,
               "does not exist any more (the session ended: closed by the client)");
 }
 

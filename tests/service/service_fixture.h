@@ -66,12 +66,15 @@ class ServiceTest : public ::testing::Test {
     pool_.reset();
   }
 
-  // Opens a session named `name`; its secret id goes to `id` if given.
+  // Who opens the tests' sessions (PeerCredentials::owner).
+  static constexpr const char* kOwner = "uid 1000";
+
+  // Opens a session named `name` for kOwner; its secret id goes to `id` if given.
   std::shared_ptr<Session> open(const std::string& name = "test", std::string* id = nullptr) {
     v1::OpenSessionRequest request;
     request.set_client_name(name);
     v1::SessionOpened opened;
-    auto session = registry_->open(request, "in-process", true, &opened);
+    auto session = registry_->open(request, "in-process", kOwner, true, &opened);
     if (id) *id = opened.session();
     return session;
   }

@@ -20,7 +20,8 @@ class SessionRegistryTest : public ServiceTest {
   void expectOpenFails(const v1::OpenSessionRequest& request, ErrorCode code,
                        const std::string& message) {
     v1::SessionOpened opened;
-    expectError([&] { registry_->open(request, "in-process", false, &opened); }, code, message);
+    expectError([&] { registry_->open(request, "in-process", kOwner, false, &opened); }, code,
+                message);
   }
 };
 
@@ -30,30 +31,58 @@ TEST_F(SessionRegistryTest, OpenedSessionsAreFoundByTheirSecretIdOnly) {
   auto second = open("second", &b);
   EXPECT_EQ(a.size(), 32u);
   EXPECT_NE(a, b);
-  EXPECT_EQ(registry_->find(a), first);
-  EXPECT_EQ(registry_->find(b), second);
+  EXPECT_EQ(registry_->find(a, kOwner), first);
+  EXPECT_EQ(registry_->find(b, kOwner), second);
   EXPECT_EQ(first->serial() + 1, second->serial());
   EXPECT_EQ(first->label(), "session #" + std::to_string(first->serial()) + " (first)");
   EXPECT_EQ(registry_->label(second->serial()), second->label());
   EXPECT_EQ(registry_->label(12345), "");
   EXPECT_EQ(registry_->size(), 2u);
-  expectError([&] { registry_->find(""); }, ErrorCode::kNotFound, "session is not set");
-  expectError([&] { registry_->find(std::string(32, '0')); }, ErrorCode::kNotFound,
+  expectError([&] { registry_->find("", kOwner); }, ErrorCode::kNotFound, "session is not set");
+  expectError([&] { registry_->find(std::string(32, '0'), kOwner); }, ErrorCode::kNotFound,
               "does not exist (it ended or never existed)");
 }
 
 TEST_F(SessionRegistryTest, AnEndedSessionSaysWhy) {
   std::string id;
   auto session = open("test", &id);
-  registry_->close(id, "closed by the client");
-  expectError([&] { registry_->find(id); }, ErrorCode::kNotFound,
-              "session " + id + " does not exist any more (the session ended: closed by the client)");
-  expectError([&] { registry_->close(id, "again"); }, ErrorCode::kNotFound, "does not exist");
+  registry_->close(id, kOwner, "closed by the client");
+  expectError(
+      [&] { registry_->find(id, kOwner); }, ErrorCode::kNotFound,
+      "session " + id + " does not exist any more (the session ended: closed by the client)");
+  expectError([&] { registry_->close(id, kOwner, "again"); }, ErrorCode::kNotFound,
+              "does not exist");
   // Calls already holding the session hear it too, naming it by its serial only.
-  expectError([&] { session->createSequence(v1::CreateSequenceRequest()); },
-              ErrorCode::kNotFound,
+  expectError([&] { session->createSequence(v1::CreateSequenceRequest()); }, ErrorCode::kNotFound,
               "session #" + std::to_string(session->serial()) +
                   " does not exist any more (the session ended: closed by the client)");
+}
+
+TEST_F(SessionRegistryTest, SessionsBelongToTheirOpener) {
+  std::string id, ended;
+  auto session = open("mine", &id);
+  open("gone", &ended);
+  registry_->close(ended, kOwner, "closed by the client");
+  // Another owner's calls learn nothing: the same answer as for an id that never existed,
+  // and no reason for an ended one.
+  for (const std::string& other : {std::string("uid 1001"), std::string("tcp")}) {
+    expectError([&] { registry_->find(id, other); }, ErrorCode::kNotFound,
+                "session " + id + " does not exist (it ended or never existed)");
+    expectError([&] { registry_->close(id, other, "stolen"); }, ErrorCode::kNotFound,
+                "session " + id + " does not exist (it ended or never existed)");
+    expectError([&] { registry_->find(ended, other); }, ErrorCode::kNotFound,
+                "session " + ended + " does not exist (it ended or never existed)");
+  }
+  EXPECT_EQ(registry_->find(id, kOwner), session);
+  EXPECT_FALSE(session->isClosed());
+}
+
+TEST_F(SessionRegistryTest, ErrorsEchoLongIdsCut) {
+  const std::string huge(1 << 20, 'a');
+  expectError([&] { registry_->find(huge, kOwner); }, ErrorCode::kNotFound,
+              "session " + std::string(40, 'a') + "... (1048576 bytes) does not exist");
+  expectError([&] { registry_->find(std::string("\x01\n\xff", 3), kOwner); }, ErrorCode::kNotFound,
+              "session ??? does not exist");
 }
 
 TEST_F(SessionRegistryTest, TakeHandsOverTheSessionsItIsAskedFor) {
@@ -68,8 +97,9 @@ TEST_F(SessionRegistryTest, TakeHandsOverTheSessionsItIsAskedFor) {
   EXPECT_EQ(taken[0].first, second);
   EXPECT_EQ(taken[0].second, "picked");
   EXPECT_EQ(registry_->size(), 1u);
-  expectError([&] { registry_->find(b); }, ErrorCode::kNotFound, "(the session ended: picked)");
-  EXPECT_EQ(registry_->find(a), first);
+  expectError([&] { registry_->find(b, kOwner); }, ErrorCode::kNotFound,
+              "(the session ended: picked)");
+  EXPECT_EQ(registry_->find(a, kOwner), first);
   retirement_->end(taken[0].first, taken[0].second);
 }
 
@@ -103,8 +133,8 @@ TEST_F(SessionRegistryTest, TheSessionLimitHolds) {
 
 TEST_F(SessionRegistryTest, ClientNamesAreLoggedPrintableOnly) {
   auto session = open(std::string("evil\nname\x1b[31m"));
-  EXPECT_EQ(session->label(), "session #" + std::to_string(session->serial()) +
-                                  " (evil?name?[31m)");
+  EXPECT_EQ(session->label(),
+            "session #" + std::to_string(session->serial()) + " (evil?name?[31m)");
 }
 
 }  // namespace

@@ -11,6 +11,10 @@
 namespace kp::service::test::validation {
 namespace {
 
+// The owner of the sessions the calls use: the service's calls run on bare ServerContexts,
+// with no peer, which PeerCredentials::owner names "tcp".
+constexpr const char* kOwner = "tcp";
+
 template <typename T>
 std::string bytesOf(std::initializer_list<T> values) {
   std::string bytes(values.size() * sizeof(T), '\0');
@@ -234,9 +238,9 @@ grpc::Status ValidationContext::openSession(const v1::OpenSessionRequest& reques
   v1::SessionOpened filled;
   std::shared_ptr<Session> opening;
   grpc::Status status = guarded("OpenSession", [&] {
-    opening = registry_->open(request, "in-process test", /*sameHost=*/false, &filled);
+    opening = registry_->open(request, "in-process test", kOwner, /*sameHost=*/false, &filled);
   });
-  if (opening) registry_->close(filled.session(), "the test cancelled the stream");
+  if (opening) registry_->close(filled.session(), kOwner, "the test cancelled the stream");
   if (opened) *opened = filled;
   return status;
 }
@@ -386,7 +390,8 @@ std::string ValidationContext::openOrThrow(const std::string& clientName,
   request.set_client_name(clientName);
   v1::SessionOpened filled;
   require(
-      guarded("OpenSession", [&] { registry_->open(request, "in-process test", false, &filled); }),
+      guarded("OpenSession",
+              [&] { registry_->open(request, "in-process test", kOwner, false, &filled); }),
       "OpenSession");
   if (opened) *opened = filled;
   return filled.session();

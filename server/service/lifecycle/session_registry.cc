@@ -37,6 +37,14 @@ std::string printable(const std::string& text) {
   return result;
 }
 
+// A session id as an error message may echo it: ids are 32 characters; anything longer (a
+// client's mistake, or an attack on the size of error messages) is cut.
+std::string echoed(const std::string& id) {
+  constexpr size_t kLongest = 40;
+  if (id.size() <= kLongest) return printable(id);
+  return printable(id.substr(0, kLongest)) + "... (" + std::to_string(id.size()) + " bytes)";
+}
+
 }  // namespace
 
 SessionRegistry::SessionRegistry(DevicePool& pool, Retirement& retirement,
@@ -74,7 +82,8 @@ std::shared_ptr<engine::Device> SessionRegistry::openDevice(const v1::OpenSessio
 }
 
 std::shared_ptr<Session> SessionRegistry::open(const v1::OpenSessionRequest& request,
-                                               const std::string& peer, bool sameHost,
+                                               const std::string& peer,
+                                               const std::string& owner, bool sameHost,
                                                v1::SessionOpened* opened) {
   {
     MutexLock lock(mutex_);
@@ -101,6 +110,7 @@ std::shared_ptr<Session> SessionRegistry::open(const v1::OpenSessionRequest& req
                                            request.device(), device, pool_, config_, lease, client);
   const std::string id = newSessionId();
   opened->set_session(id);
+  opened->set_serial(serial);
   toProto(device->info(), opened->mutable_device());
   for (uint32_t family : device->families()) opened->add_queue_families(family);
   opened->set_lease_seconds(lease);
@@ -111,33 +121,38 @@ std::shared_ptr<Session> SessionRegistry::open(const v1::OpenSessionRequest& req
   KP_REQUIRE(sessions_.size() < config_.maxSessions, ErrorCode::kResourceExhausted,
              "the daemon reached its limit of " + std::to_string(config_.maxSessions) +
                  " sessions (--max-sessions)");
-  sessions_.emplace(id, session);
+  sessions_.emplace(id, Entry{session, owner});
   spdlog::info("{} opened by {} on device {}", session->label(), client, request.device());
   return session;
 }
 
-std::shared_ptr<Session> SessionRegistry::find(const std::string& id) {
-  MutexLock lock(mutex_);
+std::unordered_map<std::string, SessionRegistry::Entry>::iterator SessionRegistry::lookup(
+    const std::string& id, const std::string& owner) {
+  KP_REQUIRE(!id.empty(), ErrorCode::kNotFound, "session is not set");
   auto found = sessions_.find(id);
-  if (found == sessions_.end()) {
-    auto ended = ended_.find(id);
-    if (ended != ended_.end()) {
-      base::fail(ErrorCode::kNotFound, "session " + id +
-                                           " does not exist any more (the session ended: " +
-                                           ended->second + ")");
-    }
-    base::fail(ErrorCode::kNotFound,
-               id.empty() ? std::string("session is not set")
-                          : "session " + id + " does not exist (it ended or never existed)");
+  if (found != sessions_.end() && found->second.owner == owner) return found;
+  auto ended = ended_.find(id);
+  if (found == sessions_.end() && ended != ended_.end() && ended->second.owner == owner) {
+    base::fail(ErrorCode::kNotFound, "session " + echoed(id) +
+                                         " does not exist any more (the session ended: " +
+                                         ended->second.reason + ")");
   }
-  found->second->touch();
-  return found->second;
+  base::fail(ErrorCode::kNotFound,
+             "session " + echoed(id) + " does not exist (it ended or never existed)");
 }
 
-void SessionRegistry::remember(const std::string& id, const std::string& reason) {
+std::shared_ptr<Session> SessionRegistry::find(const std::string& id, const std::string& owner) {
+  MutexLock lock(mutex_);
+  auto found = lookup(id, owner);
+  found->second.session->touch();
+  return found->second.session;
+}
+
+void SessionRegistry::remember(const std::string& id, const std::string& owner,
+                               const std::string& reason) {
   // Enough to answer the clients of every session that can be open at once.
   const size_t capacity = std::max<size_t>(1024, 2 * size_t{config_.maxSessions});
-  if (!ended_.emplace(id, reason).second) return;
+  if (!ended_.emplace(id, Ended{reason, owner}).second) return;
   endedOrder_.push_back(id);
   while (endedOrder_.size() > capacity) {
     ended_.erase(endedOrder_.front());
@@ -145,18 +160,14 @@ void SessionRegistry::remember(const std::string& id, const std::string& reason)
   }
 }
 
-void SessionRegistry::close(const std::string& id, const std::string& reason) {
+void SessionRegistry::close(const std::string& id, const std::string& owner,
+                            const std::string& reason) {
   std::shared_ptr<Session> session;
   {
     MutexLock lock(mutex_);
-    auto found = sessions_.find(id);
-    if (found == sessions_.end()) {
-      base::fail(ErrorCode::kNotFound,
-                 id.empty() ? std::string("session is not set")
-                            : "session " + id + " does not exist (it ended or never existed)");
-    }
-    session = found->second;
-    remember(id, reason);
+    auto found = lookup(id, owner);
+    session = found->second.session;
+    remember(id, owner, reason);
     sessions_.erase(found);
   }
   retirement_.end(session, reason);
@@ -174,13 +185,13 @@ std::vector<std::pair<std::shared_ptr<Session>, std::string>> SessionRegistry::t
   std::vector<std::pair<std::shared_ptr<Session>, std::string>> taken;
   MutexLock lock(mutex_);
   for (auto it = sessions_.begin(); it != sessions_.end();) {
-    std::optional<std::string> reason = reasonToEnd(*it->second);
+    std::optional<std::string> reason = reasonToEnd(*it->second.session);
     if (!reason) {
       ++it;
       continue;
     }
-    remember(it->first, *reason);
-    taken.emplace_back(it->second, std::move(*reason));
+    remember(it->first, it->second.owner, *reason);
+    taken.emplace_back(it->second.session, std::move(*reason));
     it = sessions_.erase(it);
   }
   return taken;
@@ -188,8 +199,8 @@ std::vector<std::pair<std::shared_ptr<Session>, std::string>> SessionRegistry::t
 
 std::string SessionRegistry::label(uint64_t serial) const {
   MutexLock lock(mutex_);
-  for (const auto& [id, session] : sessions_) {
-    if (session->serial() == serial) return session->label();
+  for (const auto& [id, entry] : sessions_) {
+    if (entry.session->serial() == serial) return entry.session->label();
   }
   return "";
 }
@@ -202,7 +213,7 @@ size_t SessionRegistry::size() const {
 uint64_t SessionRegistry::objectCount() const {
   MutexLock lock(mutex_);
   uint64_t total = 0;
-  for (const auto& [id, session] : sessions_) total += session->objectCount();
+  for (const auto& [id, entry] : sessions_) total += entry.session->objectCount();
   return total;
 }
 

@@ -29,17 +29,21 @@ class SessionRegistry {
   SessionRegistry(const SessionRegistry&) = delete;
   SessionRegistry& operator=(const SessionRegistry&) = delete;
 
-  // Opens a session and fills `opened`. RESOURCE_EXHAUSTED beyond maxSessions. `sameHost`: the
-  // client is on this host (Unix socket), so it is offered the local data socket.
+  // Opens a session for `owner` (PeerCredentials::owner: who may use it) and fills `opened`.
+  // RESOURCE_EXHAUSTED beyond maxSessions. `peer` describes the client for the log; `sameHost`:
+  // the client is on this host (Unix socket), so it is offered the local data socket.
   std::shared_ptr<Session> open(const v1::OpenSessionRequest& request, const std::string& peer,
-                                bool sameHost, v1::SessionOpened* opened);
-  // The open session `id` (marked active now). NOT_FOUND for unknown or ended sessions; for a
-  // recently ended one the message says why it ended.
-  std::shared_ptr<Session> find(const std::string& id);
+                                const std::string& owner, bool sameHost,
+                                v1::SessionOpened* opened);
+  // The open session `id` of `owner` (marked active now). NOT_FOUND for unknown or ended
+  // sessions, and for another owner's, with the same message as for an unknown one; for a
+  // recently ended session of `owner` the message says why it ended. The id is echoed
+  // truncated.
+  std::shared_ptr<Session> find(const std::string& id, const std::string& owner);
 
-  // Ends session `id` (NOT_FOUND if there is none) / every session, with `reason`: see
+  // Ends session `id` of `owner` (NOT_FOUND as find) / every session, with `reason`: see
   // Retirement::end.
-  void close(const std::string& id, const std::string& reason);
+  void close(const std::string& id, const std::string& owner, const std::string& reason);
   void closeAll(const std::string& reason, Session::Clock::time_point deadline);
 
   // Takes out of the table every session for which `reasonToEnd` gives a reason, and returns
@@ -55,8 +59,21 @@ class SessionRegistry {
   const ServiceConfig& config() const { return config_; }
 
  private:
-  // Remembers why session `id` ended, for find().
-  void remember(const std::string& id, const std::string& reason) KP_REQUIRES(mutex_);
+  struct Entry {
+    std::shared_ptr<Session> session;
+    std::string owner;
+  };
+  struct Ended {
+    std::string reason;
+    std::string owner;
+  };
+  // The entry of open session `id` of `owner`; NOT_FOUND otherwise (see find).
+  std::unordered_map<std::string, Entry>::iterator lookup(const std::string& id,
+                                                          const std::string& owner)
+      KP_REQUIRES(mutex_);
+  // Remembers why session `id` of `owner` ended, for find().
+  void remember(const std::string& id, const std::string& owner, const std::string& reason)
+      KP_REQUIRES(mutex_);
   // The device a new session asks for; its fields checked.
   std::shared_ptr<engine::Device> openDevice(const v1::OpenSessionRequest& request);
 
@@ -64,9 +81,9 @@ class SessionRegistry {
   Retirement& retirement_;
   const ServiceConfig& config_;
   mutable base::Mutex mutex_;
-  std::unordered_map<std::string, std::shared_ptr<Session>> sessions_ KP_GUARDED_BY(mutex_);
+  std::unordered_map<std::string, Entry> sessions_ KP_GUARDED_BY(mutex_);
   // Why recently ended sessions ended (bounded: the oldest are forgotten first).
-  std::unordered_map<std::string, std::string> ended_ KP_GUARDED_BY(mutex_);
+  std::unordered_map<std::string, Ended> ended_ KP_GUARDED_BY(mutex_);
   std::deque<std::string> endedOrder_ KP_GUARDED_BY(mutex_);
   uint64_t nextSerial_ KP_GUARDED_BY(mutex_) = 1;
 };

@@ -29,6 +29,11 @@ grpc::Status ComputeService::authenticate(const grpc::ServerContextBase& context
   return status;
 }
 
+std::shared_ptr<Session> ComputeService::find(const grpc::ServerContextBase* context,
+                                              const std::string& id) {
+  return registry_.find(id, peers_.owner(*context));
+}
+
 void ComputeService::holdUntilSent(grpc::ServerContext* context, Session& session, uint64_t bytes,
                                    const char* rpc) {
   // Replies of a few KiB are not worth the bookkeeping.
@@ -54,7 +59,7 @@ grpc::ServerWriteReactor<v1::SessionEvent>* ComputeService::OpenSession(
   }
   const bool sameHost = peers_.find(context->peer()).has_value();
   return new SessionStream(registry_, reaper_, request, admitted, peers_.describe(*context),
-                           sameHost, counted ? &gate_ : nullptr);
+                           peers_.owner(*context), sameHost, counted ? &gate_ : nullptr);
 }
 
 grpc::Status ComputeService::ListDevices(grpc::ServerContext* context,
@@ -69,14 +74,14 @@ grpc::Status ComputeService::CloseSession(grpc::ServerContext* context,
                                           const v1::CloseSessionRequest* request,
                                           v1::CloseSessionResponse*) {
   return serve(context, "CloseSession",
-               [&] { registry_.close(request->session(), "closed by the client"); });
+               [&] { registry_.close(request->session(), peers_.owner(*context), "closed by the client"); });
 }
 
 grpc::Status ComputeService::CreateTensor(grpc::ServerContext* context,
                                           const v1::CreateTensorRequest* request,
                                           v1::CreateTensorResponse* response) {
   return serve(context, "CreateTensor", [&] {
-    registry_.find(request->session())->createTensor(*request, response);
+    find(context, request->session())->createTensor(*request, response);
   });
 }
 
@@ -84,7 +89,7 @@ grpc::Status ComputeService::DestroyTensor(grpc::ServerContext* context,
                                            const v1::DestroyTensorRequest* request,
                                            v1::DestroyTensorResponse*) {
   return serve(context, "DestroyTensor",
-               [&] { registry_.find(request->session())->destroyTensor(request->tensor()); });
+               [&] { find(context, request->session())->destroyTensor(request->tensor()); });
 }
 
 grpc::Status ComputeService::ReadTensor(grpc::ServerContext* context,
@@ -93,7 +98,7 @@ grpc::Status ComputeService::ReadTensor(grpc::ServerContext* context,
   return serve(context, "ReadTensor", [&] {
     std::shared_ptr<void> hold;
     *response->mutable_data() =
-        registry_.find(request->session())->readTensor(request->tensor(), &hold);
+        find(context, request->session())->readTensor(request->tensor(), &hold);
     gate_.keepUntilCallEnds(static_cast<grpc::ServerContextBase*>(context), std::move(hold));
   });
 }
@@ -102,7 +107,7 @@ grpc::Status ComputeService::WriteTensor(grpc::ServerContext* context,
                                          const v1::WriteTensorRequest* request,
                                          v1::WriteTensorResponse*) {
   return serve(context, "WriteTensor", [&] {
-    registry_.find(request->session())->writeTensor(request->tensor(), request->data());
+    find(context, request->session())->writeTensor(request->tensor(), request->data());
   });
 }
 
@@ -110,7 +115,7 @@ grpc::Status ComputeService::WriteTensorStream(grpc::ServerContext* context,
                                                grpc::ServerReader<v1::TensorChunk>* reader,
                                                v1::WriteTensorResponse*) {
   return serve(context, "WriteTensorStream", [&] {
-    writeTensorStream(registry_, [reader](v1::TensorChunk* chunk) { return reader->Read(chunk); });
+    writeTensorStream(registry_, peers_.owner(*context), [reader](v1::TensorChunk* chunk) { return reader->Read(chunk); });
   });
 }
 
@@ -120,7 +125,7 @@ grpc::Status ComputeService::ReadTensorStream(grpc::ServerContext* context,
   return serve(context, "ReadTensorStream", [&] {
     std::shared_ptr<void> hold;
     readTensorStream(
-        registry_, *request,
+        registry_, peers_.owner(*context), *request,
         [&](const v1::TensorChunk& chunk) { return !context->IsCancelled() && writer->Write(chunk); },
         &hold);
     gate_.keepUntilCallEnds(static_cast<grpc::ServerContextBase*>(context), std::move(hold));
@@ -131,21 +136,21 @@ grpc::Status ComputeService::CreateAlgorithm(grpc::ServerContext* context,
                                              const v1::CreateAlgorithmRequest* request,
                                              v1::CreateAlgorithmResponse* response) {
   return serve(context, "CreateAlgorithm",
-               [&] { registry_.find(request->session())->createAlgorithm(*request, response); });
+               [&] { find(context, request->session())->createAlgorithm(*request, response); });
 }
 
 grpc::Status ComputeService::DestroyAlgorithm(grpc::ServerContext* context,
                                               const v1::DestroyAlgorithmRequest* request,
                                               v1::DestroyAlgorithmResponse*) {
   return serve(context, "DestroyAlgorithm",
-               [&] { registry_.find(request->session())->destroyAlgorithm(request->algorithm()); });
+               [&] { find(context, request->session())->destroyAlgorithm(request->algorithm()); });
 }
 
 grpc::Status ComputeService::CreateSequence(grpc::ServerContext* context,
                                             const v1::CreateSequenceRequest* request,
                                             v1::CreateSequenceResponse* response) {
   return serve(context, "CreateSequence", [&] {
-    response->set_sequence(registry_.find(request->session())->createSequence(*request));
+    response->set_sequence(find(context, request->session())->createSequence(*request));
   });
 }
 
@@ -153,20 +158,20 @@ grpc::Status ComputeService::DestroySequence(grpc::ServerContext* context,
                                              const v1::DestroySequenceRequest* request,
                                              v1::DestroySequenceResponse*) {
   return serve(context, "DestroySequence",
-               [&] { registry_.find(request->session())->destroySequence(request->sequence()); });
+               [&] { find(context, request->session())->destroySequence(request->sequence()); });
 }
 
 grpc::Status ComputeService::RecordSequence(grpc::ServerContext* context,
                                             const v1::RecordSequenceRequest* request,
                                             v1::RecordSequenceResponse*) {
   return serve(context, "RecordSequence",
-               [&] { registry_.find(request->session())->recordSequence(*request); });
+               [&] { find(context, request->session())->recordSequence(*request); });
 }
 
 grpc::Status ComputeService::Eval(grpc::ServerContext* context, const v1::EvalRequest* request,
                                   v1::EvalResponse* response) {
   return serve(context, "Eval", [&] {
-    auto session = registry_.find(request->session());
+    auto session = find(context, request->session());
     session->eval(*request, response, context->deadline(),
                   [this, context] { return gate_.givenUp() || context->IsCancelled(); });
     holdUntilSent(context, *session, response->ByteSizeLong(), "Eval");
@@ -176,14 +181,14 @@ grpc::Status ComputeService::Eval(grpc::ServerContext* context, const v1::EvalRe
 grpc::Status ComputeService::EvalAsync(grpc::ServerContext* context, const v1::EvalRequest* request,
                                        v1::EvalAsyncResponse*) {
   return serve(context, "EvalAsync",
-               [&] { registry_.find(request->session())->evalAsync(*request); });
+               [&] { find(context, request->session())->evalAsync(*request); });
 }
 
 grpc::Status ComputeService::EvalAwait(grpc::ServerContext* context,
                                        const v1::EvalAwaitRequest* request,
                                        v1::EvalResponse* response) {
   return serve(context, "EvalAwait", [&] {
-    auto session = registry_.find(request->session());
+    auto session = find(context, request->session());
     session->evalAwait(*request, response);
     holdUntilSent(context, *session, response->ByteSizeLong(), "EvalAwait");
   });

@@ -69,6 +69,8 @@ class ComputeService final
                          v1::GetStatusResponse*) override;
 
  private:
+  // The session `id` of the call's owner (PeerCredentials::owner); NOT_FOUND otherwise.
+  std::shared_ptr<Session> find(const grpc::ServerContextBase* context, const std::string& id);
   // Charges a reply of `bytes` to `session` until gRPC has sent it (Session::holdReply).
   void holdUntilSent(grpc::ServerContext* context, Session& session, uint64_t bytes,
                      const char* rpc);

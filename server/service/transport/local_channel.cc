@@ -14,6 +14,7 @@
 
 #include "kp/v1/local.pb.h"
 #include "server/base/error.h"
+#include "server/service/transport/peer_credentials.h"
 #include "server/service/transport/status.h"
 
 namespace kp::service {
@@ -132,6 +133,22 @@ bool memberOf(uid_t uid, gid_t gid) {
   return std::find(groups.begin(), groups.end(), gid) != groups.end();
 }
 
+// The supplementary groups of the process that connected on `fd` (SO_PEERGROUPS, Linux 4.13
+// and later), which may differ from the group database's: e.g. a shell after `newgrp`.
+std::vector<gid_t> peerGroups(int fd) {
+  std::vector<gid_t> groups(64);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    socklen_t length = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &length) == 0) {
+      groups.resize(length / sizeof(gid_t));
+      return groups;
+    }
+    if (errno != ERANGE) break;
+    groups.resize(length / sizeof(gid_t));
+  }
+  return {};
+}
+
 }  // namespace
 
 LocalChannel::LocalChannel(std::string path, const UnixSocketOptions& socket,
@@ -146,8 +163,10 @@ LocalChannel::LocalChannel(std::string path, const UnixSocketOptions& socket,
 
 LocalChannel::~LocalChannel() { stop(); }
 
-bool LocalChannel::peerAllowed(const ucred& peer) const {
-  return peer.uid == 0 || peer.uid == ::geteuid() || peer.gid == group_ ||
+bool LocalChannel::peerAllowed(int fd, const ucred& peer) const {
+  if (peer.uid == 0 || peer.uid == ::geteuid() || peer.gid == group_) return true;
+  const std::vector<gid_t> groups = peerGroups(fd);
+  return std::find(groups.begin(), groups.end(), group_) != groups.end() ||
          memberOf(peer.uid, group_);
 }
 
@@ -190,7 +209,7 @@ void LocalChannel::acceptLoop() {
 
 void LocalChannel::admit(const UnixSocket::Connection& connection) {
   const ucred& peer = connection.peer;
-  if (!peerAllowed(peer)) {
+  if (!peerAllowed(connection.fd, peer)) {
     spdlog::warn("local data socket: refused uid {} pid {} (not kpd's user nor in its group)",
                  peer.uid, peer.pid);
     ::close(connection.fd);
@@ -265,7 +284,7 @@ void LocalChannel::serve(int fd, ucred peer) {
         base::fail(base::ErrorCode::kInvalidArgument, "the frame is not a LocalRequest");
       }
       if (request.has_attach()) {
-        session = registry_.find(request.attach().session());
+        session = registry_.find(request.attach().session(), unixOwner(peer.uid));
         response.mutable_attach()->set_alignment(session->attachLocal());
         spdlog::debug("{}: local connection from uid {} pid {}", session->label(), peer.uid,
                       peer.pid);

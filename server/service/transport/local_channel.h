@@ -71,7 +71,7 @@ class LocalChannel {
   void serve(int fd, ucred peer);
   // Unlists the connection on `fd` (its thread is joined later) and closes the descriptor.
   void finished(int fd, uid_t uid);
-  bool peerAllowed(const ucred& peer) const;
+  bool peerAllowed(int fd, const ucred& peer) const;
 
   UnixSocket socket_;
   const gid_t group_;  // the socket's group

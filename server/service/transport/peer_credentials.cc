@@ -17,7 +17,24 @@ int fdOf(const std::string& peer) {
   return std::atoi(digits.c_str());
 }
 
+// The common name of the call's TLS client certificate, if it has one.
+std::optional<std::string> certificateName(const grpc::ServerContextBase& context) {
+  const auto auth = context.auth_context();
+  if (!auth) return std::nullopt;
+  const auto names = auth->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME);
+  if (names.empty()) return std::nullopt;
+  return std::string(names[0].data(), names[0].size());
+}
+
 }  // namespace
+
+std::string unixOwner(uid_t uid) { return "uid " + std::to_string(uid); }
+
+std::string PeerCredentials::owner(const grpc::ServerContextBase& context) const {
+  if (auto credential = find(context.peer())) return unixOwner(credential->uid);
+  if (auto name = certificateName(context)) return "certificate CN=" + *name;
+  return "tcp";
+}
 
 void PeerCredentials::remember(int fd, const PeerCredential& credential) {
   base::MutexLock lock(mutex_);
@@ -39,16 +56,8 @@ std::string PeerCredentials::describe(const grpc::ServerContextBase& context) co
     return "uid " + std::to_string(credential->uid) + " gid " + std::to_string(credential->gid) +
            " pid " + std::to_string(credential->pid) + " on " + credential->address;
   }
-  std::string description = peer;
-  const auto auth = context.auth_context();
-  if (auth) {
-    const auto names = auth->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME);
-    if (!names.empty()) {
-      description +=
-          " (client certificate CN=" + std::string(names[0].data(), names[0].size()) + ")";
-    }
-  }
-  return description;
+  if (auto name = certificateName(context)) return peer + " (client certificate CN=" + *name + ")";
+  return peer;
 }
 
 }  // namespace kp::service

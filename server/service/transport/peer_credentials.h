@@ -25,6 +25,9 @@ struct PeerCredential {
   std::string address;  // the listening socket, "unix:/run/kp/kpd.sock"
 };
 
+// The owner name of a Unix-socket peer with user id `uid`.
+std::string unixOwner(uid_t uid);
+
 class PeerCredentials {
  public:
   // The connection on socket `fd` comes from `credential`. A later connection that reuses the
@@ -32,6 +35,12 @@ class PeerCredentials {
   void remember(int fd, const PeerCredential& credential);
   // The credential of the connection a call with peer string `peer` came on, if known.
   std::optional<PeerCredential> find(const std::string& peer) const;
+
+  // Who owns what the call opens: sessions are bound to their opener's owner, and a call from
+  // another owner cannot name them. "uid 1000" on a Unix socket (the same as unixOwner gives
+  // the local data socket), "certificate CN=alice" for a TLS client certificate, else "tcp":
+  // every TCP client without a certificate (bearer token or loopback) is one owner.
+  std::string owner(const grpc::ServerContextBase& context) const;
 
   // "uid 1000 gid 1000 pid 4242 on unix:/run/kp/kpd.sock", "ipv4:10.0.0.7:51234 (client
   // certificate CN=alice)" or the bare peer string: for the log.

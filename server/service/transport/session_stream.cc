@@ -8,12 +8,13 @@ namespace kp::service {
 
 SessionStream::SessionStream(SessionRegistry& registry, LeaseReaper& reaper,
                              const v1::OpenSessionRequest* request, const grpc::Status& admitted,
-                             const std::string& peer, bool sameHost, CallGate* gate)
+                             const std::string& peer, const std::string& owner, bool sameHost,
+                             CallGate* gate)
     : registry_(registry), reaper_(reaper), gate_(gate) {
   grpc::Status status = admitted;
   if (status.ok()) {
     status = guarded("OpenSession",
-                     [&] { session_ = registry_.open(*request, peer, sameHost, opened_.mutable_opened()); });
+                     [&] { session_ = registry_.open(*request, peer, owner, sameHost, opened_.mutable_opened()); });
   }
   if (!status.ok()) {
     finished_ = true;

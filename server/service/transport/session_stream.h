@@ -20,12 +20,12 @@ namespace kp::service {
 class SessionStream : public grpc::ServerWriteReactor<v1::SessionEvent> {
  public:
   // `admitted`: the caller's verdict (token, shutdown); if not OK the stream just finishes
-  // with it. `peer` names the client in the log. `gate`, if set, counts the stream until it
-  // is done.
+  // with it. `peer` names the client in the log; `owner` may use the session
+  // (PeerCredentials::owner). `gate`, if set, counts the stream until it is done.
   // `sameHost`: the client connected over a Unix socket (it may use the local data socket).
   SessionStream(SessionRegistry& registry, LeaseReaper& reaper, const v1::OpenSessionRequest* request,
-                const grpc::Status& admitted, const std::string& peer, bool sameHost,
-                CallGate* gate);
+                const grpc::Status& admitted, const std::string& peer, const std::string& owner,
+                bool sameHost, CallGate* gate);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;

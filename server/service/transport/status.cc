@@ -5,6 +5,22 @@
 #include <new>
 
 namespace kp::service {
+namespace {
+
+// gRPC carries a status message in a header, which clients refuse beyond their metadata limit
+// (8 KiB by default): a message that echoes a long value the client sent is cut to fit.
+constexpr size_t kLongestMessage = 2048;
+
+grpc::Status statusWithMessage(grpc::StatusCode code, std::string message) {
+  if (message.size() > kLongestMessage) {
+    const std::string note = "... (" + std::to_string(message.size()) + " bytes, cut)";
+    message.resize(kLongestMessage - note.size());
+    message += note;
+  }
+  return grpc::Status(code, message);
+}
+
+}  // namespace
 
 grpc::StatusCode statusCodeOf(ErrorCode code) {
   switch (code) {
@@ -43,13 +59,14 @@ grpc::Status currentExceptionStatus(const char* rpc, std::string* kind) {
     } else {
       spdlog::debug("{}: {}", rpc, error.what());
     }
-    return grpc::Status(statusCodeOf(error.code()), error.what());
+    return statusWithMessage(statusCodeOf(error.code()), error.what());
   } catch (const std::bad_alloc&) {
     spdlog::error("{}: out of host memory", rpc);
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "the daemon is out of host memory");
   } catch (const std::exception& error) {
     spdlog::error("{}: unexpected error: {}", rpc, error.what());
-    return grpc::Status(grpc::StatusCode::INTERNAL, std::string("internal error: ") + error.what());
+    return statusWithMessage(grpc::StatusCode::INTERNAL,
+                             std::string("internal error: ") + error.what());
   } catch (...) {
     spdlog::error("{}: unknown exception", rpc);
     return grpc::Status(grpc::StatusCode::INTERNAL, "internal error");

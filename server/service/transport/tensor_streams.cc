@@ -7,7 +7,7 @@
 
 namespace kp::service {
 
-void writeTensorStream(SessionRegistry& registry,
+void writeTensorStream(SessionRegistry& registry, const std::string& owner,
                        const std::function<bool(v1::TensorChunk*)>& next) {
   std::shared_ptr<Session> session;
   uint64_t tensor = 0;
@@ -16,7 +16,7 @@ void writeTensorStream(SessionRegistry& registry,
   v1::TensorChunk chunk;
   for (uint64_t index = 0; next(&chunk); ++index) {
     if (!session) {
-      session = registry.find(chunk.session());
+      session = registry.find(chunk.session(), owner);
       tensor = chunk.tensor();
     }
     KP_REQUIRE(chunk.tensor() == 0 || chunk.tensor() == tensor, base::ErrorCode::kInvalidArgument,
@@ -38,10 +38,11 @@ void writeTensorStream(SessionRegistry& registry,
                  " bytes: a chunk is missing or did not parse");
 }
 
-void readTensorStream(SessionRegistry& registry, const v1::ReadTensorStreamRequest& request,
+void readTensorStream(SessionRegistry& registry, const std::string& owner,
+                      const v1::ReadTensorStreamRequest& request,
                       const std::function<bool(const v1::TensorChunk&)>& send,
                       std::shared_ptr<void>* hold) {
-  auto session = registry.find(request.session());
+  auto session = registry.find(request.session(), owner);
   // Clients may ask for chunks up to PROTOCOL_MAX_CHUNK_BYTES within their message limit
   // (4 MiB chunks stream about 1.5x faster than 1 MiB ones through gRPC Python:
   // bench/RESULTS.md). A stream holds one chunk at a time, charged to the session until the
