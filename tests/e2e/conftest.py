@@ -24,7 +24,9 @@ SHADER_DIR = os.environ.get("KP_SHADER_DIR", os.path.join(REPO, "build", "shader
 class Daemon:
     """A kpd process serving a private Unix socket (unless unix=False) and the TCP addresses
     `tcp` ("127.0.0.1:0" picks a free port; the chosen ones are in `tcp_addresses`).
-    `token`: the bearer token this object's own calls (status() ...) carry."""
+    `token`: the bearer token this object's own calls (status() ...) carry. `prefix`: a command
+    kpd runs under (["prlimit", "--nofile=64", "--"]); `user`: runs kpd as that user (an
+    object with uid and gid, root only)."""
 
     def __init__(
         self,
@@ -33,6 +35,8 @@ class Daemon:
         unix: bool = True,
         token: Optional[str] = None,
         umask: Optional[int] = None,
+        prefix: Sequence[str] = (),
+        user=None,
     ):
         if not os.path.exists(KPD):
             pytest.fail(f"kpd binary not found at {KPD}: build first (scripts/setup)")
@@ -45,11 +49,14 @@ class Daemon:
         listen = (["--listen", self.address] if unix else []) + [
             arg for address in tcp for arg in ("--listen", address)
         ]
+        if user is not None:
+            os.chown(self.dir, user.uid, user.gid)
         self.process = subprocess.Popen(
-            [KPD, *listen, "--log-level", "info", *args],
+            [*prefix, KPD, *listen, "--log-level", "info", *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,
+            **({"user": user.uid, "group": user.gid, "extra_groups": []} if user else {}),
         )
         # Ready once it logged "listening on ..." for every address.
         expected = (1 if unix else 0) + len(tcp)

@@ -149,6 +149,10 @@ std::vector<gid_t> peerGroups(int fd) {
   return {};
 }
 
+std::string leftOutNote(uint64_t leftOut) {
+  return leftOut ? " (and " + std::to_string(leftOut) + " refusals since the last said)" : "";
+}
+
 }  // namespace
 
 LocalChannel::LocalChannel(std::string path, const UnixSocketOptions& socket,
@@ -210,8 +214,10 @@ void LocalChannel::acceptLoop() {
 void LocalChannel::admit(const UnixSocket::Connection& connection) {
   const ucred& peer = connection.peer;
   if (!peerAllowed(connection.fd, peer)) {
-    spdlog::warn("local data socket: refused uid {} pid {} (not kpd's user nor in its group)",
-                 peer.uid, peer.pid);
+    if (uint64_t leftOut = 0; refusals_.allow(&leftOut)) {
+      spdlog::warn("local data socket: refused uid {} pid {} (not kpd's user nor in its group){}",
+                   peer.uid, peer.pid, leftOutNote(leftOut));
+    }
     ::close(connection.fd);
     return;
   }
@@ -224,9 +230,11 @@ void LocalChannel::admit(const UnixSocket::Connection& connection) {
                         : mine >= limits_.maxConnectionsPerUser ? "--max-local-connections-per-user"
                                                                 : nullptr;
   if (refusal) {
-    spdlog::warn("local data socket: refused a connection of uid {} pid {}: {} connections open "
-                 "({} of that user), the limit ({})",
-                 peer.uid, peer.pid, connections_.size(), mine, refusal);
+    if (uint64_t leftOut = 0; refusals_.allow(&leftOut)) {
+      spdlog::warn("local data socket: refused a connection of uid {} pid {}: {} connections "
+                   "open ({} of that user), the limit ({}){}",
+                   peer.uid, peer.pid, connections_.size(), mine, refusal, leftOutNote(leftOut));
+    }
     if (mine == 0) perUser_.erase(peer.uid);
     ::close(connection.fd);
     return;
@@ -237,8 +245,10 @@ void LocalChannel::admit(const UnixSocket::Connection& connection) {
     ++mine;
   } catch (const std::system_error& error) {
     // Out of threads (RLIMIT_NPROC, TasksMax, memory): this client is refused, kpd goes on.
-    spdlog::error("local data socket: cannot start a thread for uid {} pid {}: {}", peer.uid,
-                  peer.pid, error.what());
+    if (uint64_t leftOut = 0; refusals_.allow(&leftOut)) {
+      spdlog::error("local data socket: cannot start a thread for uid {} pid {}: {}{}", peer.uid,
+                    peer.pid, error.what(), leftOutNote(leftOut));
+    }
     if (mine == 0) perUser_.erase(peer.uid);
     ::close(connection.fd);
   }

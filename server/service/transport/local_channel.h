@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "server/base/log_throttle.h"
 #include "server/base/mutex.h"
 #include "server/service/lifecycle/session_registry.h"
 #include "server/service/transport/call_gate.h"
@@ -74,6 +75,7 @@ class LocalChannel {
   bool peerAllowed(int fd, const ucred& peer) const;
 
   UnixSocket socket_;
+  base::LogThrottle refusals_;  // refused connections: logged at most every 10 s
   const gid_t group_;  // the socket's group
   SessionRegistry& registry_;
   CallGate& gate_;

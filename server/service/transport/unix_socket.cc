@@ -180,7 +180,10 @@ std::optional<UnixSocket::Connection> UnixSocket::accept(bool nonBlocking) {
       if (error == EAGAIN || error == EWOULDBLOCK || error == EINTR || error == ECONNABORTED) {
         continue;
       }
-      spdlog::error("{}: accept failed: {}", where, errnoText(error));
+      if (uint64_t leftOut = 0; acceptErrors_.allow(&leftOut)) {
+        spdlog::error("{}: accept failed: {}{}", where, errnoText(error),
+                      leftOut ? " (and " + std::to_string(leftOut) + " times since last said)" : "");
+      }
       if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM ||
           error == EPERM) {
         // Out of descriptors or memory: wait for some to be freed rather than spin or give up.

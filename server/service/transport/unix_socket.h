@@ -11,6 +11,8 @@
 #include <optional>
 #include <string>
 
+#include "server/base/log_throttle.h"
+
 namespace kp::service {
 
 struct UnixSocketOptions {
@@ -56,6 +58,7 @@ class UnixSocket {
   int listenFd_ = -1;
   int wakeFd_ = -1;  // an eventfd: written by stop() to end accept()'s poll
   ino_t inode_ = 0;  // of the socket file made here
+  base::LogThrottle acceptErrors_;  // accept failures: logged at most every 10 s
 };
 
 }  // namespace kp::service
