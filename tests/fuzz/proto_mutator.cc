@@ -6,7 +6,7 @@
 // loses or duplicates an element, a call is inserted with a random request type, a shader or
 // data field gets bytes of a useful shape. One mutation in eight (and every input that does
 // not decode) is left to libFuzzer's byte-level mutator, which keeps the raw decoding of
-// requests fuzzed too.
+// requests fuzzed too. GLSL sources also get tokens of tests/fuzz/glsl.dict spliced in.
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 
@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -100,6 +102,74 @@ uint64_t newInteger(Random& random, uint64_t old, int bits) {
   return bits == 64 ? value : value & ((uint64_t{1} << bits) - 1);
 }
 
+// The value of a libFuzzer dictionary line (name="value", with \\, \" and \xNN escapes);
+// nullopt for comments, blank and malformed lines.
+std::optional<std::string> dictionaryValue(const std::string& line) {
+  const size_t open = line.find('"');
+  const size_t close = line.rfind('"');
+  if (line.empty() || line[0] == '#' || open == std::string::npos || close <= open) {
+    return std::nullopt;
+  }
+  std::string value;
+  for (size_t i = open + 1; i < close; ++i) {
+    if (line[i] != '\\' || i + 1 >= close) {
+      value.push_back(line[i]);
+    } else if (line[i + 1] == 'x' && i + 3 < close) {
+      value.push_back(static_cast<char>(std::stoi(line.substr(i + 2, 2), nullptr, 16)));
+      i += 3;
+    } else {
+      value.push_back(line[++i]);
+    }
+  }
+  return value;
+}
+
+// The tokens of the GLSL dictionary (KP_GLSL_DICTIONARY), read once.
+const std::vector<std::string>& glslTokens() {
+  static const std::vector<std::string> tokens = [] {
+    std::vector<std::string> read;
+    std::ifstream file(KP_GLSL_DICTIONARY);
+    for (std::string line; std::getline(file, line);) {
+      if (auto value = dictionaryValue(line)) read.push_back(*value);
+    }
+    if (read.empty()) read.push_back("main");
+    return read;
+  }();
+  return tokens;
+}
+
+// `source` (or a seed shader if empty) with GLSL tokens spliced in, a line repeated, or a
+// token repeated: mostly still GLSL, so that the compiler worker's parser gets past line one.
+std::string mutateGlsl(Random& random, std::string source) {
+  const auto& tokens = glslTokens();
+  const auto& shaders = fuzzShaders();
+  if (source.empty()) source = shaders[random() % shaders.size()].glsl;
+  const size_t at = random() % (source.size() + 1);
+  const std::string& token = tokens[random() % tokens.size()];
+  switch (random() % 4) {
+    case 0:
+      source.insert(at, token);
+      break;
+    case 1:
+      source.replace(at, std::min<size_t>(random() % 16, source.size() - at), token);
+      break;
+    case 2: {
+      const size_t begin = source.rfind('\n', at == 0 ? 0 : at - 1);
+      const size_t start = begin == std::string::npos ? 0 : begin + 1;
+      const size_t end = source.find('\n', at);
+      const std::string line =
+          source.substr(start, (end == std::string::npos ? source.size() : end + 1) - start);
+      for (uint64_t copies = 1 + random() % 8; copies > 0; --copies) source.insert(start, line);
+      break;
+    }
+    default:
+      for (uint64_t copies = 1 + random() % 64; copies > 0; --copies) source.insert(at, token);
+      break;
+  }
+  if (source.size() > kMaxStringBytes) source.resize(kMaxStringBytes);
+  return source;
+}
+
 std::string newBytes(Random& random, const FieldDescriptor* field, const std::string& old) {
   const auto& shaders = fuzzShaders();
   const std::string& name = field->name();
@@ -107,7 +177,9 @@ std::string newBytes(Random& random, const FieldDescriptor* field, const std::st
     case 0:
       return {};
     case 1:
-      if (name == "glsl") return shaders[random() % shaders.size()].glsl;
+      if (name == "glsl") {
+        return random() % 2 ? shaders[random() % shaders.size()].glsl : mutateGlsl(random, old);
+      }
       if (name == "spirv") {
         const auto& words = fuzzShaderSpirv()[random() % shaders.size()];
         return std::string(reinterpret_cast<const char*>(words.data()), words.size() * 4);
