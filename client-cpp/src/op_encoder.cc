@@ -37,6 +37,8 @@ uint64_t OpEncoder::tensor(const std::shared_ptr<Tensor>& tensor, const std::str
 void OpEncoder::upload(const std::shared_ptr<Tensor>& tensor, const std::string& field) {
   const uint64_t handle = Access::tensorHandle(*tensor, field);
   if (tensor->inSharedMemory()) return;  // the daemon reads it in place
+  // A storage tensor has no host data: syncs skip it, as Kompute v0.9's do.
+  if (tensor->tensorType() == Tensor::TensorTypes::eStorage) return;
   const bool seen = std::any_of(uploads_.begin(), uploads_.end(),
                                 [&](const Upload& upload) { return upload.handle == handle; });
   if (seen) return;

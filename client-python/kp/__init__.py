@@ -46,6 +46,7 @@ from .operations import (
     OpTensorSyncDevice,
     OpTensorSyncLocal,
 )
+from .shader import Shader
 
 __all__ = [
     "Algorithm",
@@ -67,6 +68,7 @@ __all__ = [
     "OpTensorSyncLocal",
     "ResourceExhaustedError",
     "Sequence",
+    "Shader",
     "Tensor",
     "TensorDataTypes",
     "TensorTypes",

@@ -14,7 +14,7 @@ class TensorTypes(enum.IntEnum):
 
     ``device``: device-local memory plus a host-visible staging copy (the default).
     ``host``: host-visible memory that shaders use directly.
-    ``storage``: device-local only; it has no host copy and cannot be synced.
+    ``storage``: device-local only; it has no host copy, and sync ops skip it (as Kompute v0.9).
     ``staging``: the v0.5/0.6 name of ``host``.
     """
 

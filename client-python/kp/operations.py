@@ -7,6 +7,7 @@ from typing import Any, List, Optional
 from ._constants import constants_proto
 from ._session import Session
 from .algorithm import Algorithm
+from ._types import TensorTypes
 from .tensor import Tensor
 from .v1 import types_pb2
 
@@ -53,7 +54,8 @@ class OpBase:
 
 
 class OpTensorSyncDevice(OpBase):
-    """Uploads each tensor's host copy to the GPU."""
+    """Uploads each tensor's host copy to the GPU (storage tensors, which have none, are
+    skipped, as in Kompute v0.9)."""
 
     def __init__(self, tensors: List[Tensor]):
         self.tensors = _tensor_list(tensors, "OpTensorSyncDevice")
@@ -66,11 +68,12 @@ class OpTensorSyncDevice(OpBase):
         return self.tensors
 
     def _uploads(self) -> List[Tensor]:
-        return self.tensors
+        # Storage tensors have no host copy: the sync skips them, as Kompute v0.9's does.
+        return [t for t in self.tensors if t.tensor_type() != TensorTypes.storage]
 
 
 class OpTensorSyncLocal(OpBase):
-    """Downloads each tensor from the GPU into its host copy."""
+    """Downloads each tensor from the GPU into its host copy (storage tensors are skipped)."""
 
     def __init__(self, tensors: List[Tensor]):
         self.tensors = _tensor_list(tensors, "OpTensorSyncLocal")
@@ -95,6 +98,12 @@ class OpTensorCopy(OpBase):
 
     def _tensors(self) -> List[Tensor]:
         return self.tensors
+
+    def _uploads(self) -> List[Tensor]:
+        # As in Kompute, the destinations' host copies become the source's host copy as this
+        # process holds it: the daemon gets it first (in shared memory it reads it in place).
+        source = self.tensors[0]
+        return [source] if source.tensor_type() != TensorTypes.storage else []
 
 
 class OpAlgoDispatch(OpBase):

@@ -195,12 +195,15 @@ TEST_F(SharedMemoryTest, AsyncAndTimestampsOverTheDataSocket) {
 
 TEST_F(SharedMemoryTest, DaemonErrorsComeBackAsTheirKinds) {
   auto a = mgr().tensor({1, 2});
-  auto s = mgr().tensor({1, 2}, Tensor::TensorTypes::eStorage);
+  auto big = mgr().tensor(std::vector<float>(70000, 1.0f));
+  std::vector<std::shared_ptr<Tensor>> many(70000, big);
   try {
-    mgr().sequence()->eval<OpTensorSyncLocal>({s});
+    // More tensors than a sequence may name (--max-sequence-ops): the daemon refuses it.
+    mgr().sequence()->eval<OpTensorSyncLocal>(many);
     FAIL() << "no error";
-  } catch (const InvalidArgumentError& error) {
-    EXPECT_NE(std::string(error.what()).find("storage tensor"), std::string::npos) << error.what();
+  } catch (const ResourceExhaustedError& error) {
+    EXPECT_NE(std::string(error.what()).find("--max-sequence-ops"), std::string::npos)
+        << error.what();
   }
   mgr().sequence()->eval<OpTensorSyncLocal>({a});  // the connection is still usable
 }

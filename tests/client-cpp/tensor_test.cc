@@ -186,15 +186,18 @@ TEST_F(TensorTest, RawFactory) {
   EXPECT_THROW(mgr().tensor(values, 4, 8, Tensor::TensorDataTypes::eInt), InvalidArgumentError);
 }
 
-TEST_F(TensorTest, StorageTensorCannotBeSynced) {
-  auto s = mgr().tensor({1, 2}, Tensor::TensorTypes::eStorage);
+TEST_F(TensorTest, SyncOpsSkipStorageTensors) {
+  // As Kompute v0.9: sync ops copy device tensors only, so syncing an algorithm's tensors with
+  // a storage tensor among them is valid.
+  auto a = mgr().tensor({1, 2});
+  auto s = mgr().tensor({5, 6}, Tensor::TensorTypes::eStorage);
+  auto seen = mgr().tensor({0, 0});
   EXPECT_EQ(s->tensorType(), Tensor::TensorTypes::eStorage);
-  try {
-    mgr().sequence()->eval<OpTensorSyncLocal>({s});
-    FAIL() << "no error";
-  } catch (const InvalidArgumentError& error) {
-    EXPECT_NE(std::string(error.what()).find("storage tensor"), std::string::npos) << error.what();
-  }
+  mgr().sequence()->eval<OpTensorSyncDevice>({a, s})->eval<OpTensorSyncLocal>({a, s});
+  EXPECT_EQ(a->vector(), std::vector<float>({1, 2}));
+  // The storage tensor kept its initial data: copy it out to see.
+  mgr().sequence()->eval<OpTensorCopy>({s, seen})->eval<OpTensorSyncLocal>({seen});
+  EXPECT_EQ(seen->vector(), std::vector<float>({5, 6}));
 }
 
 }  // namespace

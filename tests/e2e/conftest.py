@@ -126,8 +126,9 @@ def run_kpd(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="session")
 def daemon() -> Iterator[Daemon]:
-    """The kpd shared by the tests that do not need a private one."""
-    d = Daemon()
+    """The kpd shared by the tests that do not need a private one: a Unix socket, and a
+    loopback TCP port (d.tcp_addresses[0])."""
+    d = Daemon(tcp=["127.0.0.1:0"])
     yield d
     code = d.stop()
     assert code == 0, f"kpd exited with {code}:\n{d.log()}"
@@ -142,13 +143,25 @@ def private_daemon() -> Iterator[Daemon]:
     d.cleanup()
 
 
-@pytest.fixture(params=["shared-memory", "socket"])
+TRANSPORTS = ["shared-memory", "socket", "tcp"]
+
+
+def manager_on(daemon: Daemon, transport: str) -> kp.Manager:
+    """A Manager on `daemon` over `transport`: host copies in memory shared with the daemon
+    (the local fast path), host copies sent over the Unix socket, or over loopback TCP."""
+    if transport == "tcp":
+        m = kp.Manager(address=daemon.tcp_addresses[0])
+    else:
+        m = kp.Manager(address=daemon.address, shared_memory=transport == "shared-memory")
+    assert m.shared_memory == (transport == "shared-memory")
+    return m
+
+
+@pytest.fixture(params=TRANSPORTS)
 def mgr(daemon: Daemon, request: pytest.FixtureRequest) -> Iterator[kp.Manager]:
-    """A Manager on the shared daemon, once with each data path: host copies in memory
-    shared with the daemon (the local fast path), and host copies sent over the socket."""
-    shared = request.param == "shared-memory"
-    m = kp.Manager(address=daemon.address, shared_memory=shared)
-    assert m.shared_memory == shared
+    """A Manager on the shared daemon, once on each transport (TRANSPORTS): every API test
+    must give the same answer on all three."""
+    m = manager_on(daemon, request.param)
     yield m
     m.destroy()
 

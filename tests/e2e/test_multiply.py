@@ -1,5 +1,6 @@
 """Multiply end to end through kpd with the v0.9 API: built-in OpMult, GLSL, SPIR-V."""
 import numpy as np
+import pytest
 
 import kp
 from conftest import MULTIPLY_GLSL, compile_glsl, spirv
@@ -78,3 +79,20 @@ def test_record_after_eval_starts_new_op_list(mgr):
     seq.eval()
     mgr.sequence().eval(kp.OpTensorSyncLocal([t]))
     assert t.data().tolist() == [3, 3, 3]
+
+
+def test_shader_compile_source_returns_spirv(daemon, monkeypatch):
+    # Kompute v0.9's examples compile GLSL with kp.Shader.compile_source; here kpd compiles it.
+    monkeypatch.setenv("KP_ADDRESS", daemon.address)
+    spirv_bytes = kp.Shader.compile_source(MULTIPLY_GLSL)
+    assert isinstance(spirv_bytes, bytes) and spirv_bytes[:4] == b"\x03\x02\x23\x07"
+    with kp.Manager(address=daemon.tcp_addresses[0]) as mgr:
+        a, b, c = mgr.tensor([2, 3]), mgr.tensor([4, 5]), mgr.tensor([0, 0])
+        algo = mgr.algorithm([a, b, c], spirv_bytes)
+        (mgr.sequence().record(kp.OpTensorSyncDevice([a, b])).record(kp.OpAlgoDispatch(algo))
+            .record(kp.OpTensorSyncLocal([c])).eval())
+        assert c.data().tolist() == [8, 15]
+    with pytest.raises(kp.InvalidArgumentError, match="undeclared_name"):
+        kp.Shader.compile_source("#version 450\nvoid main() { undeclared_name = 1; }\n")
+    with pytest.raises(TypeError):
+        kp.Shader.compile_source(b"#version 450")

@@ -88,7 +88,7 @@ def test_default_memory_quota_is_75_percent_of_the_largest_device_local_heap(dae
     limit = max(heaps) * 75 // 100
     size = limit // 4 + 1  # one float32 element too many for an empty session
     with pytest.raises(grpc.RpcError) as raised:
-        daemon.stub.CreateTensor(compute_pb2.CreateTensorRequest(
+        mgr._conn.stub.CreateTensor(compute_pb2.CreateTensorRequest(
             session=mgr._conn.session, data_type=types_pb2.DATA_TYPE_FLOAT32, size=size))
     assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert re.search(rf"^session device memory quota exceeded: 0 bytes in use \+ {size * 4} bytes "

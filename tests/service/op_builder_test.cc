@@ -84,8 +84,9 @@ TEST_F(OpBuilderTest, ErrorsNameTheirField) {
 
   // The engine's own checks come back with the op's field in front.
   Ops sync;
-  sync.Add()->mutable_tensor_sync_device()->add_tensors(storage_);
-  expectError([&] { build(sync); }, ErrorCode::kInvalidArgument, "ops[0]: ");
+  sync.Add()->mutable_tensor_sync_device();
+  expectError([&] { build(sync); }, ErrorCode::kInvalidArgument,
+              "ops[0]: OpTensorSyncDevice: tensors is empty");
 }
 
 TEST_F(OpBuilderTest, AnOpWeighsOnePerTensorAndAtLeastOne) {

@@ -43,11 +43,9 @@ std::vector<Row> sequenceRows() {
          return c.record({syncLocal(tensors)});
        },
        kExhausted, R"(^ops: 1 ops of weight 70000 .*\(--max-sequence-ops 65536\)$)"},
-      {"sync-device of a storage tensor",
-       [](ValidationContext& c) {
-         return c.record({syncDevice({c.a, c.storage})});
-       },
-       kInvalid, R"(^ops\[0\]: OpTensorSyncDevice: tensors\[1\] is a storage tensor)"},
+      {"sync-device without tensors",
+       [](ValidationContext& c) { return c.record({syncDevice({})}); }, kInvalid,
+       R"(^ops\[0\]: OpTensorSyncDevice: tensors is empty$)"},
       {"sync-local without tensors", [](ValidationContext& c) { return c.record({syncLocal({})}); },
        kInvalid, R"(^ops\[0\]: OpTensorSyncLocal: tensors is empty$)"},
       {"sync-local naming a tensor twice",

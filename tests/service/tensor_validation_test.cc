@@ -26,7 +26,7 @@ std::vector<Row> tensorRows() {
        kInvalid, R"(^tensor_type has unknown value 7$)"},
       {"tensor of size zero",
        [](ValidationContext& c) { return c.createTensor({.dataType = kF32, .size = 0}); }, kInvalid,
-       R"(^size must be greater than zero \(got 0\)$)"},
+       R"(^size must be greater than zero \(got 0\): a zero-sized tensor, which Kompute refuses too$)"},
       {"tensor of 2^62 float64 elements (byte count overflows)",
        [](ValidationContext& c) { return c.createTensor({.dataType = kF64, .size = 1ull << 62}); },
        kInvalid, R"(^size 4611686018427387904 is too large)"},

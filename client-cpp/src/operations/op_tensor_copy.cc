@@ -27,6 +27,9 @@ void OpTensorCopy::encode(detail::OpEncoder& encoder) const {
   for (size_t i = 0; i < tensors_.size(); ++i) {
     copy->add_tensors(encoder.tensor(tensors_[i], detail::tensorField("OpTensorCopy", i)));
   }
+  // As in Kompute, the destinations' host data becomes the source's host data as this process
+  // holds it: the daemon gets it first (a no-op in shared memory, where it reads it in place).
+  encoder.upload(tensors_[0], detail::tensorField("OpTensorCopy", 0));
 }
 
 }  // namespace kp

@@ -13,11 +13,8 @@ using base::fail;
 void checkSyncTensors(const char* op, const std::vector<std::shared_ptr<Tensor>>& tensors) {
   KP_REQUIRE(!tensors.empty(), ErrorCode::kInvalidArgument, std::string(op) + ": tensors is empty");
   checkTensors(op, tensors);
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    KP_REQUIRE(tensors[i]->hasHostData(), ErrorCode::kInvalidArgument,
-               std::string(op) + ": tensors[" + std::to_string(i) +
-                   "] is a storage tensor, which has no host data to sync");
-  }
+  // Storage tensors may be named: they have no host data, so the sync skips them (as Kompute
+  // v0.9 does: OpTensorSyncDevice(algo.get_tensors()) is a common pattern).
 }
 
 OpTensorSyncDevice::OpTensorSyncDevice(std::vector<std::shared_ptr<Tensor>> tensors)

@@ -22,7 +22,7 @@ class OpTensorSyncDevice : public Op {
   std::vector<std::shared_ptr<Tensor>> tensors_;
 };
 
-// Shared by the two sync ops: non-empty, alive, not storage.
+// Shared by the two sync ops: non-empty and alive (storage tensors are accepted and skipped).
 void checkSyncTensors(const char* op, const std::vector<std::shared_ptr<Tensor>>& tensors);
 
 }  // namespace kp::engine

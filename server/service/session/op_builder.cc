@@ -47,6 +47,7 @@ Resolved resolve(const google::protobuf::RepeatedField<uint64_t>& handles,
 
 void addDownload(BuiltOps& built, std::unordered_set<uint64_t>& downloaded, uint64_t handle,
                  const std::shared_ptr<engine::Tensor>& tensor) {
+  if (!tensor->hasHostData()) return;  // a storage tensor: its sync is skipped
   if (downloaded.insert(handle).second) built.downloads.push_back({handle, tensor});
 }
 

@@ -104,7 +104,8 @@ void Session::createTensor(const v1::CreateTensorRequest& request,
   const engine::DataType dataType = toEngine(request.data_type(), "data_type");
   const engine::TensorType tensorType = toEngine(request.tensor_type(), "tensor_type");
   KP_REQUIRE(request.size() > 0, ErrorCode::kInvalidArgument,
-             "size must be greater than zero (got 0)");
+             "size must be greater than zero (got 0): a zero-sized tensor, which Kompute "
+             "refuses too");
   const uint64_t elementBytes = engine::elementSize(dataType);
   KP_REQUIRE(request.size() <= UINT64_MAX / elementBytes, ErrorCode::kInvalidArgument,
              "size " + std::to_string(request.size()) + " is too large");
