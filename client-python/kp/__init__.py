@@ -48,6 +48,13 @@ from .operations import (
 )
 from .shader import Shader
 
+# Kompute exports the TensorTypes values at module level too (pybind11's export_values):
+# kp.device, kp.host, kp.storage, and v0.5/0.6's kp.staging (the same as kp.host).
+device = TensorTypes.device
+host = TensorTypes.host
+staging = TensorTypes.staging
+storage = TensorTypes.storage
+
 __all__ = [
     "Algorithm",
     "DeadlineExceededError",
@@ -75,5 +82,9 @@ __all__ = [
     "UnauthenticatedError",
     "UnavailableError",
     "__version__",
+    "device",
+    "host",
     "log_level",
+    "staging",
+    "storage",
 ]

@@ -61,12 +61,18 @@ _TENSOR_TYPE_TO_PROTO = {
 SUPPORTED_DTYPES = "float32, int32, uint32, float64 or bool"
 
 
+class UnsupportedDataTypeError(TypeError, RuntimeError):
+    """A numpy dtype kp has no tensor type for. Kompute raised RuntimeError ("no valid dtype
+    supported") here, so this is both a TypeError and a RuntimeError."""
+
+
 def data_type_of(dtype: np.dtype, what: str) -> TensorDataTypes:
-    """The TensorDataTypes of a numpy dtype; TypeError naming `what` for other dtypes."""
+    """The TensorDataTypes of a numpy dtype; UnsupportedDataTypeError naming `what` for
+    other dtypes."""
     try:
         return _DTYPE_TO_DATA_TYPE[np.dtype(dtype)]
     except KeyError:
-        raise TypeError(
+        raise UnsupportedDataTypeError(
             f"{what}: numpy dtype {np.dtype(dtype).name} is not supported; "
             f"use {SUPPORTED_DTYPES}"
         ) from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from functools import cached_property
-from typing import Any, Dict, Iterator, List, Sequence as Seq
+from typing import Any, Dict, Iterator, List, Optional, Sequence as Seq
 
 from .._errors import InvalidArgumentError
 from .._evaluation import Evaluation
@@ -101,16 +101,35 @@ class LegacyManager(Manager):
         """The named sequence, created on queue 0 if it does not exist yet."""
         return self.create_sequence(name)
 
-    def eval_await(self, sequence_name: str, wait_ns: int = UINT64_MAX) -> bool:
-        """Awaits the named sequence's asynchronous evaluation. True once it finished."""
+    def eval_await(
+        self,
+        sequence_name: Optional[str] = None,
+        wait_ns: int = UINT64_MAX,
+        *,
+        sequenceName: Optional[str] = None,  # noqa: N803 (Kompute v0.5/0.6's keyword)
+        waitFor: Optional[int] = None,  # noqa: N803 (Kompute v0.5/0.6's keyword)
+    ) -> bool:
+        """Awaits the named sequence's asynchronous evaluation. True once it finished.
+        Kompute v0.5/0.6's keywords ``sequenceName=`` and ``waitFor=`` are accepted."""
+        sequence_name = sequenceName if sequenceName is not None else sequence_name
+        wait_ns = waitFor if waitFor is not None else wait_ns
+        if sequence_name is None:
+            raise TypeError("eval_await: missing the sequence name (sequenceName)")
         sequence = self._named.get(sequence_name)
         if sequence is None:
             raise InvalidArgumentError(f"eval_await: no sequence named {sequence_name!r}")
         return sequence.eval_await(wait_ns)
 
-    def eval_await_def(self, wait_ns: int = UINT64_MAX) -> bool:
+    def eval_await_def(
+        self,
+        wait_ns: int = UINT64_MAX,
+        *,
+        waitFor: Optional[int] = None,  # noqa: N803 (Kompute v0.5/0.6's keyword)
+    ) -> bool:
         """Awaits the eval_async_*_def evaluations, oldest first, and frees their sequences.
-        True once all finished; on a timeout the unfinished ones stay awaitable."""
+        True once all finished; on a timeout the unfinished ones stay awaitable. Kompute
+        v0.5/0.6's keyword ``waitFor=`` is accepted."""
+        wait_ns = waitFor if waitFor is not None else wait_ns
         while self._pending_async_def:
             sequence = self._pending_async_def[0]
             if not sequence.eval_await(wait_ns):

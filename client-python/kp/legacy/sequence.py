@@ -46,6 +46,10 @@ class LegacySequence(Sequence):
         """
         return super().eval_await(wait_ns if wait_ns is not None else timeout_ns)
 
+    def init(self) -> None:
+        """Kompute v0.5/0.6's explicit initialisation: sequences here are ready once created,
+        so this does nothing."""
+
     # ---- begin / record_* / end ----
 
     def begin(self) -> bool:
@@ -110,9 +114,20 @@ class LegacySequence(Sequence):
         return self._record_legacy(OpAlgoBase.from_file(tensors, file_path, work_group))
 
     def record_algo_data(
-        self, tensors: List[Tensor], data: Any, work_group: Seq[int] = DEFAULT_WORKGROUP
+        self,
+        tensors: List[Tensor],
+        data: Any = None,
+        work_group: Seq[int] = DEFAULT_WORKGROUP,
+        **kwargs: Any,
     ) -> bool:
-        """Records a shader given as SPIR-V bytes (or GLSL text as bytes/str)."""
+        """Records a shader given as SPIR-V bytes (or GLSL text as bytes/str). Kompute
+        v0.5/0.6's keyword for `data` is ``bytes=``."""
+        if "bytes" in kwargs:
+            data = kwargs.pop("bytes")
+        if kwargs:
+            raise TypeError(f"record_algo_data: unexpected keyword(s) {sorted(kwargs)}")
+        if data is None:
+            raise TypeError("record_algo_data: missing the shader (bytes)")
         return self._record_legacy(OpAlgoBase.from_data(tensors, data, work_group))
 
     def record_algo_str(
