@@ -96,3 +96,20 @@ def test_shader_compile_source_returns_spirv(daemon, monkeypatch):
         kp.Shader.compile_source("#version 450\nvoid main() { undeclared_name = 1; }\n")
     with pytest.raises(TypeError):
         kp.Shader.compile_source(b"#version 450")
+
+
+def test_shader_compile_with_definitions_and_several_sources(daemon, monkeypatch):
+    monkeypatch.setenv("KP_ADDRESS", daemon.address)
+    scaled = MULTIPLY_GLSL.replace("lhs[i] * rhs[i]", "lhs[i] * rhs[i] * SCALE")
+    spirv_bytes = kp.Shader.compile_source(scaled, definitions=[("SCALE", "10.0")])
+    header, body = scaled.split("void main()")
+    joined = kp.Shader.compile_sources([header, "#define SCALE 2.0\nvoid main()" + body])
+    with kp.Manager(address=daemon.address) as mgr:
+        for program, expected in [(spirv_bytes, [80, 150]), (joined, [16, 30])]:
+            a, b, c = mgr.tensor([2, 3]), mgr.tensor([4, 5]), mgr.tensor([0, 0])
+            algo = mgr.algorithm([a, b, c], program)
+            (mgr.sequence().record(kp.OpTensorSyncDevice([a, b])).record(kp.OpAlgoDispatch(algo))
+                .record(kp.OpTensorSyncLocal([c])).eval())
+            assert c.data().tolist() == expected
+    with pytest.raises(kp.InvalidArgumentError, match="entryPoint"):
+        kp.Shader.compile_source(MULTIPLY_GLSL, entryPoint="other")
