@@ -48,6 +48,10 @@ class Sequence(RemoteObject):
         self._recording = False
         self._sent = False  # the daemon holds the current op list
         self._running = False
+        # An evaluation whose eval_await timed out: Kompute then reports the sequence not
+        # running, so kpd's evaluation (which keeps running) is waited for, and applied, before
+        # the sequence is used again (see _settle).
+        self._abandoned = False
         self._timestamps: List[int] = []
         self._destroyed = False
 
@@ -132,8 +136,11 @@ class Sequence(RemoteObject):
         """Waits for the evaluation started by eval_async and applies its downloads.
 
         Without a timeout, waits until it finishes. With `timeout_ns`, returns after at most
-        that many nanoseconds; if the evaluation is still running, ``is_running()`` stays True
-        and the sequence can be awaited again. Returns the sequence.
+        that many nanoseconds; if the evaluation is still running then, the wait ends as in
+        Kompute: a warning is logged and ``is_running()`` is False. The daemon keeps the work
+        running; the next use of the sequence (eval, eval_async, record, clear) first waits for
+        it and applies its results, so it can never overlap the next evaluation. Returns the
+        sequence.
         """
         self._await(timeout_ns)
         return self
@@ -145,11 +152,22 @@ class Sequence(RemoteObject):
                 log.debug("eval_await: sequence is not running")
                 return False
             response = self._evaluation.eval_await(timeout_ns)
-            if response is None:
-                return False
             self._running = False
+            if response is None:
+                log.warning("eval_await: the evaluation did not finish within %d ns; it goes "
+                            "on, and the next use of the sequence waits for it", timeout_ns)
+                self._abandoned = True
+                return False
             self._finish(response)
             return True
+
+    def _settle(self) -> None:
+        """Waits for (and applies) an evaluation whose await timed out, if there is one."""
+        if self._abandoned:
+            self._abandoned = False
+            response = self._evaluation.eval_await(None)
+            if response is not None:
+                self._finish(response)
 
     def _eval_request(self, what: str) -> compute_pb2.EvalRequest:
         """The request evaluating the recorded ops (with them, when the daemon does not hold
@@ -176,7 +194,7 @@ class Sequence(RemoteObject):
         return list(self._timestamps)
 
     def is_running(self) -> bool:
-        """True from eval_async until eval_await has collected the result."""
+        """True from eval_async until eval_await has collected the result or timed out."""
         return self._running
 
     def is_recording(self) -> bool:
@@ -190,6 +208,7 @@ class Sequence(RemoteObject):
             super().destroy()
             release(ops)
             self._running = False
+            self._abandoned = False
 
     def _destroy_request(self, session: str) -> compute_pb2.DestroySequenceRequest:
         return compute_pb2.DestroySequenceRequest(session=session, sequence=self._handle)
@@ -199,6 +218,7 @@ class Sequence(RemoteObject):
             raise FailedPreconditionError(f"{what}: the sequence was destroyed")
 
     def _require_idle(self, what: str) -> None:
+        self._settle()
         if self._running:
             raise FailedPreconditionError(
                 f"{what}: the sequence is running; call eval_await() first"

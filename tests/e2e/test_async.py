@@ -1,4 +1,5 @@
-"""eval_async / eval_await, including a timeout that leaves the sequence awaitable."""
+"""eval_async / eval_await, including Kompute's timed-out await: the sequence is not running
+any more, and the next evaluation waits for the one kpd kept running."""
 import numpy as np
 import pytest
 
@@ -64,21 +65,43 @@ def test_eval_async_is_asynchronous(daemon, mgr):
     assert t.data()[1] == 42
 
 
-def test_await_timeout_leaves_sequence_awaitable(daemon, mgr):
+@pytest.mark.parametrize("next_use", ["eval_async", "eval", "record"])
+def test_a_timed_out_await_ends_the_wait_as_in_kompute(daemon, mgr, next_use):
     t, seq = slow_sequence(mgr)
     with Gate(daemon.address) as gate:
         gate.close()
         seq.eval_async()
         seq.eval_await(1000)  # 1 µs: the gate holds the work
-        assert seq.is_running()
+        # Kompute: the sequence is not running after a timed-out await, and can be evaluated
+        # again at once. kpd kept the work running: the next use waits for it.
+        assert not seq.is_running()
         assert t.data()[1] == 0
-        with pytest.raises(kp.FailedPreconditionError, match="running"):
-            seq.eval()
         gate.open()
-        seq.eval_await()
+        if next_use == "eval_async":
+            seq.eval_async()
+            assert seq.is_running()
+            seq.eval_await()
+        elif next_use == "eval":
+            seq.eval()
+        else:
+            seq.record(kp.OpTensorSyncLocal([t])).eval()
         assert not seq.is_running()
         assert t.data()[1] == 42
         assert gate.held(), "the timed-out await waited for the evaluation"
+    # Both evaluations ran, one after the other: the counter saw every invocation of each.
+    assert t.data()[0] > 0
+
+
+def test_a_sequence_destroyed_after_a_timed_out_await(daemon, mgr):
+    t, seq = slow_sequence(mgr)
+    with Gate(daemon.address) as gate:
+        gate.close()
+        seq.eval_async()
+        seq.eval_await(1000)
+        seq.destroy()  # kpd frees it once its evaluation ends
+        gate.open()
+    mgr.sequence().eval(kp.OpTensorSyncLocal([t]))
+    assert t.data()[1] == 42
 
 
 def test_timestamps(mgr):

@@ -41,8 +41,9 @@ class LegacySequence(Sequence):
 
         Without a timeout, waits until it finishes. With `timeout_ns` (v0.5/0.6 name:
         `wait_ns`), returns after at most that many nanoseconds; if the evaluation is still
-        running, ``is_running()`` stays True and the sequence can be awaited again.
-        Returns the sequence (v0.5/0.6 sequences: True if it finished, else False).
+        running then, the wait ends as in Kompute (``is_running()`` is False) and the next use
+        of the sequence waits for it. Returns the sequence (v0.5/0.6 sequences: True if it
+        finished, else False).
         """
         return super().eval_await(wait_ns if wait_ns is not None else timeout_ns)
 
@@ -176,8 +177,9 @@ class ManagedSequence(LegacySequence):
     ) -> bool:
         """Waits for the evaluation started by eval_async and applies its downloads: True
         once it finished; False if nothing was running, or if `timeout_ns` (v0.5/0.6 name:
-        `wait_ns`; UINT64_MAX: no limit) nanoseconds passed first, in which case
-        ``is_running()`` stays True and the sequence can be awaited again."""
+        `wait_ns`; UINT64_MAX: no limit) nanoseconds passed first, in which case the wait ends
+        as in Kompute (``is_running()`` is False) and the next use of the sequence waits for
+        the evaluation, which kpd keeps running."""
         if wait_ns is not None:
             timeout_ns = wait_ns
         if timeout_ns is not None and timeout_ns >= UINT64_MAX:
