@@ -31,6 +31,10 @@ class Tensor(RemoteObject):
     *is* the host copy: write to it, and the next sync-device uploads it.
     """
 
+    # On the local fast path the host copy is the daemon's, in shared memory (v0.8/0.9:
+    # Kompute's data() was the tensor's mapped memory too). LegacyTensor turns this off.
+    _host_copy_in_shared_memory = True
+
     _kind = "tensor"
     _destroy_rpc = "DestroyTensor"
     _not_created_hint = "the tensor was not created on the GPU yet (use mgr.tensor)"
@@ -58,7 +62,8 @@ class Tensor(RemoteObject):
         if self._destroyed:
             raise FailedPreconditionError("the tensor was destroyed")
         shared = (
-            session.local is not None
+            self._host_copy_in_shared_memory
+            and session.local is not None
             and self._data_type != TensorDataTypes.eBool
             and self._tensor_type != TensorTypes.storage
             and self._array.size > 0

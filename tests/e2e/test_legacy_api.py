@@ -52,8 +52,8 @@ def test_legacy_tensor_behaviour(mgr):
     t.map_data_into_host()  # host copy -> the daemon's
     t[1] = 0
     t.map_data_from_host()  # the daemon's -> host copy
-    # With shared memory the two are one memory: the last write stands.
-    assert t.data() == ([4.0, 0.0, 6.0] if mgr.shared_memory else [4.0, 50.0, 6.0])
+    # The tensor's data and the daemon's copy are two memories on every transport.
+    assert t.data() == [4.0, 50.0, 6.0]
 
 
 def test_build_tensor_and_staging_type(mgr):
@@ -317,3 +317,25 @@ def test_log_level(caplog):
     assert logging.getLogger("kp").level == logging.WARNING
     with pytest.raises(ValueError):
         kp.log_level("loud")
+
+
+def test_map_data_moves_between_the_tensors_data_and_the_gpus_host_memory(mgr):
+    # Kompute v0.5/0.6 kept a tensor's data apart from the GPU's host-visible memory:
+    # set_data changes the former only, map_data_into_host copies it over, map_data_from_host
+    # copies back. Same answer on every transport (the mgr fixture).
+    t = kp.Tensor([1, 2, 3], kp.TensorTypes.staging)
+    mgr.eval_tensor_create_def([t])
+    t.set_data([4, 5, 6])
+    t.map_data_from_host()  # the GPU's memory still holds the data it was created with
+    assert t.data() == [1.0, 2.0, 3.0]
+    t.set_data([7, 8, 9])
+    t.map_data_into_host()
+    t.set_data([0, 0, 0])
+    t.map_data_from_host()
+    assert t.data() == [7.0, 8.0, 9.0]
+    # A copy takes the source's data as the program holds it, as Kompute's did.
+    src, dst = kp.Tensor([1, 1, 1]), kp.Tensor([0, 0, 0])
+    mgr.eval_tensor_create_def([src, dst])
+    src.set_data([5, 6, 7])
+    mgr.eval_tensor_copy_def([src, dst])
+    assert dst.data() == [5.0, 6.0, 7.0]

@@ -28,6 +28,11 @@ class LegacyTensor(Tensor, metaclass=abc.ABCMeta):
     ``kp.tensor.Tensor``) counts as a ``kp.Tensor`` too (``isinstance``), as in Kompute.
     """
 
+    # Kompute v0.5/0.6 kept a tensor's data (mData) apart from the GPU's host-visible memory,
+    # and map_data_from_host/into_host copied between them: so does this host copy and kpd's,
+    # on every transport (in shared memory the two would be one).
+    _host_copy_in_shared_memory = False
+
     _not_created_hint = (
         "the tensor was not created on the GPU yet "
         "(use mgr.tensor, mgr.build_tensor or an eval_tensor_create op)"
