@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -104,6 +105,13 @@ int main(int argc, char** argv) {
       std::fflush(nullptr);
       std::_Exit(0);
     }
+    const auto teardown = std::chrono::steady_clock::now();
+    server.reset();
+    instance.reset();
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - teardown)
+                        .count();
+    if (ms >= 1000) spdlog::warn("stopping: tearing down took {} ms", ms);
     spdlog::info("stopped");
     return 0;
   } catch (const kp::base::Error& error) {

@@ -9,8 +9,8 @@ namespace kp {
 
 Algorithm::Algorithm(std::shared_ptr<detail::Session> session,
                      std::vector<std::shared_ptr<Tensor>> tensors, ShaderSource shader,
-                     Workgroup workgroup, Constants specializationConstants,
-                     Constants pushConstants)
+                     Workgroup workgroup, TypedConstants specializationConstants,
+                     TypedConstants pushConstants)
     : session_(std::move(session)) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (tensors.empty() && shader.empty()) {
@@ -32,7 +32,7 @@ Algorithm::~Algorithm() {
 }
 
 void Algorithm::create(std::vector<std::shared_ptr<Tensor>> tensors, const ShaderSource& shader,
-                       const Workgroup& workgroup, Constants spec, Constants push) {
+                       const Workgroup& workgroup, TypedConstants spec, TypedConstants push) {
   v1::CreateAlgorithmRequest request;
   request.set_session(session_->id());
   for (size_t i = 0; i < tensors.size(); ++i) {
@@ -63,8 +63,8 @@ void Algorithm::create(std::vector<std::shared_ptr<Tensor>> tensors, const Shade
 }
 
 void Algorithm::rebuild(const std::vector<std::shared_ptr<Tensor>>& tensors, ShaderSource shader,
-                        const Workgroup& workgroup, Constants specializationConstants,
-                        Constants pushConstants) {
+                        const Workgroup& workgroup, TypedConstants specializationConstants,
+                        TypedConstants pushConstants) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (destroyed_) {
     throw FailedPreconditionError(StatusCode::kFailedPrecondition,
@@ -109,12 +109,12 @@ Workgroup Algorithm::getWorkgroup() const {
   return workgroup_;
 }
 
-Constants Algorithm::specializationConstants() const {
+TypedConstants Algorithm::specializationConstants() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return spec_;
 }
 
-Constants Algorithm::pushConstants() const {
+TypedConstants Algorithm::pushConstants() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return push_;
 }

@@ -21,10 +21,11 @@ bool wantsSharedMemory(const std::optional<bool>& option) {
 
 }  // namespace
 
-Manager::Manager(std::string address) : Manager(0, {}, std::move(address)) {}
+Manager::Manager(std::string address) : Manager(ManagerOptions{std::move(address), 0, {}, {}}) {}
 
-Manager::Manager(uint32_t device, std::vector<uint32_t> familyQueueIndices, std::string address)
-    : Manager(ManagerOptions{std::move(address), device, std::move(familyQueueIndices), {}}) {}
+Manager::Manager(uint32_t device, const std::vector<uint32_t>& familyQueueIndices,
+                 const std::vector<std::string>& /*desiredExtensions: kpd enables them*/)
+    : Manager(ManagerOptions{"", device, familyQueueIndices, {}}) {}
 
 Manager::Manager(const ManagerOptions& options)
     : session_(detail::Session::open(detail::resolveAddress(options.address), options.device,
@@ -129,8 +130,8 @@ std::shared_ptr<Tensor> Manager::tensor(void* data, uint32_t elementTotalCount,
 
 std::shared_ptr<Algorithm> Manager::algorithm(const std::vector<std::shared_ptr<Tensor>>& tensors,
                                               ShaderSource shader, const Workgroup& workgroup,
-                                              Constants specializationConstants,
-                                              Constants pushConstants) {
+                                              TypedConstants specializationConstants,
+                                              TypedConstants pushConstants) {
   return std::make_shared<Algorithm>(session(), tensors, std::move(shader), workgroup,
                                      std::move(specializationConstants), std::move(pushConstants));
 }

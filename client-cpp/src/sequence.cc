@@ -178,7 +178,11 @@ std::shared_ptr<Sequence> Sequence::evalAwait(uint64_t timeoutNs) {
       timestamps_.assign(response->timestamps().begin(), response->timestamps().end());
       return shared_from_this();
     }
-    if (!forever && remainingNs() == 0) return shared_from_this();  // still running
+    if (!forever && remainingNs() == 0) {  // still running: the wait ends, as in Kompute
+      running_ = false;
+      abandoned_ = true;
+      return shared_from_this();
+    }
   }
 }
 
@@ -204,6 +208,7 @@ void Sequence::destroy() {
   ops_.clear();
   evaluation_->reset();
   running_ = false;
+  abandoned_ = false;
   recording_ = false;
   v1::DestroySequenceRequest request;
   request.set_session(session_->id());
@@ -218,7 +223,17 @@ void Sequence::requireUsable(const char* what) const {
   }
 }
 
-void Sequence::requireIdle(const char* what) const {
+void Sequence::requireIdle(const char* what) {
+  if (abandoned_) {
+    abandoned_ = false;
+    while (true) {
+      const v1::EvalResponse* response = evaluation_->evalAwait(kAwaitSliceNs);
+      if (response != nullptr) {
+        timestamps_.assign(response->timestamps().begin(), response->timestamps().end());
+        break;
+      }
+    }
+  }
   if (running_) {
     throw FailedPreconditionError(
         StatusCode::kFailedPrecondition,

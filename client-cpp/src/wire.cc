@@ -48,7 +48,7 @@ v1::TensorType toProto(Tensor::TensorTypes type) {
                                  " is not a kp::Tensor::TensorTypes value");
 }
 
-v1::Constants toProto(const Constants& constants) {
+v1::Constants toProto(const TypedConstants& constants) {
   v1::Constants message;
   if (constants.empty()) return message;
   message.set_data_type(toProto(constants.dataType));

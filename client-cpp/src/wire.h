@@ -13,7 +13,7 @@ namespace kp::detail {
 v1::DataType toProto(Tensor::TensorDataTypes type);
 v1::TensorType toProto(Tensor::TensorTypes type);
 /// Empty constants become an unset message.
-v1::Constants toProto(const Constants& constants);
+v1::Constants toProto(const TypedConstants& constants);
 
 /// Bytes of one element on the wire and on the GPU (a bool is a uint32 there).
 size_t wireElementSize(Tensor::TensorDataTypes type);

@@ -1,5 +1,6 @@
 #include "server/engine/algorithm.h"
 
+#include <algorithm>
 #include <string>
 
 #include "server/engine/device.h"
@@ -78,8 +79,8 @@ std::shared_ptr<Algorithm> Algorithm::create(std::shared_ptr<Device> device,
 
   // The module's descriptors, push-constant block, specialisation constants, local size and
   // shared memory must fit what is bound and the device's limits.
-  checkInterface(inspectInterface(spirv, specConstants), info, tensors.size(),
-                 pushConstants.bytes.size(), specConstants);
+  const SpirvInterface interface = inspectInterface(spirv, specConstants);
+  checkInterface(interface, info, tensors.size(), specConstants);
 
   std::shared_ptr<Algorithm> algorithm(new Algorithm());
   algorithm->device_ = device;
@@ -87,6 +88,10 @@ std::shared_ptr<Algorithm> Algorithm::create(std::shared_ptr<Device> device,
   algorithm->workgroup_ = workgroup;
   algorithm->specConstants_ = std::move(specConstants);
   algorithm->pushConstants_ = std::move(pushConstants);
+  // The push-constant range covers the shader's whole block, even when fewer constants are
+  // given (Kompute accepts that): recordDispatch pads them with zeros.
+  algorithm->pushRangeBytes_ = static_cast<uint32_t>(std::max<uint64_t>(
+      algorithm->pushConstants_.bytes.size(), (interface.pushConstantBytes + 3) / 4 * 4));
   const auto bindings = static_cast<uint32_t>(algorithm->tensors_.size());
   // Loop-unrolling hints go before the driver sees the module: it follows them without bound.
   std::vector<uint32_t> module = spirv;
@@ -162,9 +167,11 @@ void Algorithm::recordDispatch(VkCommandBuffer commandBuffer,
   vkCmdBindDescriptorSets(commandBuffer, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline_->layout.get(),
                           0, 1, &descriptorSet_, 0, nullptr);
   const Constants& push = pushOverride ? *pushOverride : pushConstants_;
-  if (!push.bytes.empty()) {
+  if (pushRangeBytes_ > 0) {
+    std::vector<uint8_t> bytes(pushRangeBytes_, 0);  // what the constants do not cover: zeros
+    std::copy(push.bytes.begin(), push.bytes.end(), bytes.begin());
     vkCmdPushConstants(commandBuffer, pipeline_->layout.get(), VK_SHADER_STAGE_COMPUTE_BIT, 0,
-                       static_cast<uint32_t>(push.bytes.size()), push.bytes.data());
+                       pushRangeBytes_, bytes.data());
   }
   vkCmdDispatch(commandBuffer, workgroup_.x, workgroup_.y, workgroup_.z);
 }

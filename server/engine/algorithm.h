@@ -48,7 +48,9 @@ class Algorithm {
   Workgroup workgroup() const { return workgroup_; }
   const Constants& specConstants() const { return specConstants_; }
   const Constants& pushConstants() const { return pushConstants_; }
-  uint32_t pushConstantSize() const { return static_cast<uint32_t>(pushConstants_.bytes.size()); }
+  // Bytes of the pipeline's push-constant range: the constants given, or the shader's whole
+  // block if that is larger (the rest is pushed as zeros).
+  uint32_t pushConstantSize() const { return pushRangeBytes_; }
 
   // Replaces the default push constants; the byte size must match the one fixed at creation.
   void setPushConstants(Constants pushConstants);
@@ -72,6 +74,7 @@ class Algorithm {
   Workgroup workgroup_;
   Constants specConstants_;
   Constants pushConstants_;
+  uint32_t pushRangeBytes_ = 0;
   std::shared_ptr<const Pipeline> pipeline_;
   UniqueDescriptorPool descriptorPool_;
   VkDescriptorSet descriptorSet_ = VK_NULL_HANDLE;

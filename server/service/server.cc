@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <optional>
 
@@ -148,8 +149,41 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
   return server;
 }
 
+namespace {
+
+// Logs a step of stopping kpd that took more than a second: teardown should be quick, and a
+// slow one must say where it waited.
+class SlowStep {
+ public:
+  explicit SlowStep(const char* what) : what_(what), started_(CallGate::Clock::now()) {}
+  ~SlowStep() {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        CallGate::Clock::now() - started_)
+                        .count();
+    if (ms >= 1000) spdlog::warn("stopping: {} took {} ms", what_, ms);
+  }
+  SlowStep(const SlowStep&) = delete;
+  SlowStep& operator=(const SlowStep&) = delete;
+
+ private:
+  const char* what_;
+  CallGate::Clock::time_point started_;
+};
+
+}  // namespace
+
 Server::~Server() {
   if (!shutDown_) shutdown(std::chrono::milliseconds(0));
+  // Members go in the order that keeps each one's users gone first; each is timed.
+  { SlowStep step("closing the Unix listeners"); unixListeners_.clear(); }
+  { SlowStep step("closing the local data socket"); local_.reset(); }
+  { SlowStep step("destroying gRPC"); server_.reset(); }
+  { SlowStep step("destroying the service"); service_.reset(); }
+  { SlowStep step("stopping the lease reaper"); reaper_.reset(); }
+  { SlowStep step("stopping the device watchdog"); watchdog_.reset(); }
+  { SlowStep step("destroying the session registry"); registry_.reset(); }
+  { SlowStep step("releasing retired devices"); retirement_.reset(); }
+  { SlowStep step("closing the devices"); pool_.reset(); }
 }
 
 void Server::shutdown(std::chrono::milliseconds drain) {
@@ -190,13 +224,20 @@ void Server::shutdown(std::chrono::milliseconds drain) {
   //    still running then (a runaway shader) are retired, ending the waits on them, and their
   //    memory is left allocated. Give the streams a moment to deliver `closed` even when the
   //    drain time is spent.
-  if (local_) local_->stop();
-  watchdog_->stop();
-  reaper_->stop();
-  registry_->closeAll("the daemon is shutting down", std::max(deadline, Clock::now() + kMinGpuWait));
-  retirement_->retireBusyDevices();  // no session is left on them
-  retirement_->endSessionsOnRetiredDevices({});
-  retirement_->releaseIdle();
+  {
+    SlowStep step("stopping the local data socket, watchdog and reaper");
+    if (local_) local_->stop();
+    watchdog_->stop();
+    reaper_->stop();
+  }
+  {
+    SlowStep step("ending the sessions");
+    registry_->closeAll("the daemon is shutting down",
+                        std::max(deadline, Clock::now() + kMinGpuWait));
+    retirement_->retireBusyDevices();  // no session is left on them
+    retirement_->endSessionsOnRetiredDevices({});
+    retirement_->releaseIdle();
+  }
   const auto streamsDeadline = std::max(
       deadline,
       Clock::now() + std::min<std::chrono::milliseconds>(drain, std::chrono::milliseconds(1000)));
@@ -208,9 +249,12 @@ void Server::shutdown(std::chrono::milliseconds drain) {
   //    (its graceful GOAWAY waits for every client to answer a ping, and an idle C++ client
   //    channel only answers when its backup poller runs, seconds later): a moment for the
   //    last bytes to reach the clients, then cancel what is left and drop the connections.
-  server_->Shutdown(std::chrono::system_clock::now() +
-                    std::min<std::chrono::milliseconds>(drain, std::chrono::milliseconds(200)));
-  server_->Wait();
+  {
+    SlowStep step("stopping gRPC");
+    server_->Shutdown(std::chrono::system_clock::now() +
+                      std::min<std::chrono::milliseconds>(drain, std::chrono::milliseconds(200)));
+    server_->Wait();
+  }
   spdlog::info(
       "shut down in {} ms",
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count());

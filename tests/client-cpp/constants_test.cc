@@ -95,6 +95,15 @@ TEST_F(ConstantsTest, FloatPushConstantsDefaultAndOverrides) {
   expectNear(t->vector(), {0.7f, 0.6f, 0.5f});
 }
 
+TEST_F(ConstantsTest, KomputesConstantsType) {
+  // Kompute's kp::Constants is std::vector<float>: programs declare constants with it.
+  auto t = mgr().tensor({0, 0, 0});
+  const kp::Constants push = {1.0f, 2.0f, 3.0f};
+  auto algo = mgr().algorithm({t}, kPushFloat, {1, 1, 1}, kp::Constants{}, push);
+  mgr().sequence()->record<OpAlgoDispatch>(algo)->record<OpTensorSyncLocal>({t})->eval();
+  expectNear(t->vector(), {1.0f, 2.0f, 3.0f});
+}
+
 TEST_F(ConstantsTest, KomputeOverrideOneByOne) {
   // Kompute's TestConstantsAlgoDispatchOverride, one eval per op.
   auto t = mgr().tensor({0, 0, 0});

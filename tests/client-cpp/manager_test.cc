@@ -69,6 +69,25 @@ TEST_F(ManagerTest, DefaultAddressFromEnvironment) {
   EXPECT_TRUE(tensor->isInit());
 }
 
+TEST_F(ManagerTest, KomputesConstructorWithDesiredExtensions) {
+  // Kompute's Manager(device, familyQueueIndices, desiredExtensions): the daemon's address
+  // comes from the environment, the extensions are kpd's business.
+  setenv("KP_ADDRESS", kpd_->address().c_str(), 1);
+  const uint32_t family = mgr().getDeviceProperties().defaultQueueFamily;
+  Manager kompute(0, {family}, {"VK_EXT_shader_atomic_float"});
+  unsetenv("KP_ADDRESS");
+  EXPECT_EQ(kompute.address(), kpd_->address());
+  auto a = kompute.tensor({1, 2});
+  auto b = kompute.tensor({0, 0});
+  kompute.sequence()->eval<OpTensorCopy>({a, b});
+  EXPECT_EQ(b->vector(), std::vector<float>({1, 2}));
+  // Kompute's clear() forgets unreferenced objects: the referenced ones live on.
+  kompute.clear();
+  EXPECT_TRUE(a->isInit());
+  kompute.sequence()->eval<OpTensorSyncLocal>({a});
+  EXPECT_EQ(a->vector(), std::vector<float>({1, 2}));
+}
+
 TEST_F(ManagerTest, BareSocketPath) {
   const std::string path = kpd_->address().substr(5);  // without "unix:"
   Manager bare(path);
@@ -77,7 +96,7 @@ TEST_F(ManagerTest, BareSocketPath) {
 
 TEST_F(ManagerTest, BadDeviceIndex) {
   try {
-    Manager bad(99, {}, kpd_->address());
+    Manager bad(ManagerOptions{kpd_->address(), 99, {}, {}});
     FAIL() << "no error";
   } catch (const NotFoundError& error) {
     EXPECT_NE(std::string(error.what()).find("device: device index 99 does not exist"),
@@ -89,7 +108,7 @@ TEST_F(ManagerTest, BadDeviceIndex) {
 
 TEST_F(ManagerTest, BadQueueFamily) {
   try {
-    Manager bad(0, {42}, kpd_->address());
+    Manager bad(ManagerOptions{kpd_->address(), 0, {42}, {}});
     FAIL() << "no error";
   } catch (const InvalidArgumentError& error) {
     EXPECT_NE(std::string(error.what()).find("queue_families: queue family 42"), std::string::npos)
@@ -99,7 +118,7 @@ TEST_F(ManagerTest, BadQueueFamily) {
 
 TEST_F(ManagerTest, ExplicitQueueFamilies) {
   const uint32_t family = mgr().getDeviceProperties().defaultQueueFamily;
-  Manager explicitQueue(0, {family}, kpd_->address());
+  Manager explicitQueue(ManagerOptions{kpd_->address(), 0, {family}, {}});
   auto a = explicitQueue.tensor({1, 2});
   auto b = explicitQueue.tensor({0, 0});
   explicitQueue.sequence(0)->eval<OpTensorCopy>({a, b});

@@ -23,6 +23,26 @@ TEST_F(MultiplyTest, OpMultWithEmptyAlgorithm) {
   EXPECT_EQ(out->vector(), std::vector<float>({0, 4, 12}));
 }
 
+TEST_F(MultiplyTest, KomputesBarrierWithVulkanTypesFromKpHpp) {
+  // As Kompute's SingleSequenceRecord: vk:: types come with the one include, and a barrier
+  // with transfer access at the compute stage is accepted.
+  auto lhs = mgr().tensor({1, 2});
+  auto rhs = mgr().tensor({3, 4});
+  auto out = mgr().tensor({0, 0});
+  mgr()
+      .sequence()
+      ->record<OpTensorSyncDevice>({lhs, rhs})
+      ->record<OpMemoryBarrier>(std::vector<std::shared_ptr<Tensor>>{lhs, rhs},
+                                vk::AccessFlagBits::eTransferRead,
+                                vk::AccessFlagBits::eShaderWrite,
+                                vk::PipelineStageFlagBits::eComputeShader,
+                                vk::PipelineStageFlagBits::eComputeShader)
+      ->record<OpMult>({lhs, rhs, out}, mgr().algorithm())
+      ->record<OpTensorSyncLocal>({out})
+      ->eval();
+  EXPECT_EQ(out->vector(), std::vector<float>({3, 8}));
+}
+
 TEST_F(MultiplyTest, OpMultNeedsThreeTensors) {
   auto a = mgr().tensor({1});
   EXPECT_THROW(mgr().sequence()->record<OpMult>({a, a}, mgr().algorithm()), InvalidArgumentError);

@@ -121,12 +121,12 @@ TEST(Wire, WrongSizeFromDaemonIsAnError) {
 }
 
 TEST(Wire, ConstantsKeepTheirType) {
-  const Constants ints = Constants::of(std::vector<int32_t>{-1, 2});
+  const TypedConstants ints = TypedConstants::of(std::vector<int32_t>{-1, 2});
   const v1::Constants message = detail::toProto(ints);
   EXPECT_EQ(message.data_type(), v1::DATA_TYPE_INT32);
   EXPECT_EQ(message.values().size(), 8u);
   EXPECT_EQ(ints.as<int32_t>(), std::vector<int32_t>({-1, 2}));
-  EXPECT_EQ(detail::toProto(Constants::of(std::vector<float>{})).ByteSizeLong(), 0u);
+  EXPECT_EQ(detail::toProto(TypedConstants::of(std::vector<float>{})).ByteSizeLong(), 0u);
 }
 
 }  // namespace

@@ -99,3 +99,23 @@ def test_unsupported_constant_dtype_is_rejected(mgr):
     t = mgr.tensor([0, 0, 0])
     with pytest.raises(TypeError, match="push_consts: numpy dtype int64"):
         mgr.algorithm([t], PUSH_INT, push_consts=np.array([1, 2, 3]))
+
+
+PUSH_THREE = """
+#version 450
+layout(local_size_x = 1) in;
+layout(set = 0, binding = 0) buffer A { float a[]; };
+layout(push_constant) uniform Push { float x; float y; float z; } push;
+void main() { a[0] = push.x; a[1] = push.y; a[2] = push.z; }
+"""
+
+
+@pytest.mark.parametrize("given, expected", [([], [0, 0, 0]), ([5], [5, 0, 0]),
+                                             ([5, 6], [5, 6, 0]), ([5, 6, 7], [5, 6, 7])])
+def test_fewer_push_constants_than_the_block_read_as_zeros(mgr, given, expected):
+    # Kompute accepts fewer push constants than the shader declares (what the shader then reads
+    # is undefined there); kpd covers the whole block and pushes zeros for the rest.
+    t = mgr.tensor([9, 9, 9])
+    algo = mgr.algorithm([t], PUSH_THREE, push_consts=given)
+    mgr.sequence().record(kp.OpAlgoDispatch(algo)).record(kp.OpTensorSyncLocal([t])).eval()
+    assert t.data().tolist() == expected

@@ -113,3 +113,16 @@ def test_shader_compile_with_definitions_and_several_sources(daemon, monkeypatch
             assert c.data().tolist() == expected
     with pytest.raises(kp.InvalidArgumentError, match="entryPoint"):
         kp.Shader.compile_source(MULTIPLY_GLSL, entryPoint="other")
+
+
+def test_a_barrier_whose_access_its_stage_does_not_support_is_accepted(mgr):
+    # Kompute records OpMemoryBarrier as given, e.g. its SingleSequenceRecord test: transfer
+    # access at the compute stage. kpd accepts it too (adding the stages the access needs).
+    transfer_read, shader_write, compute_stage = 0x800, 0x40, 0x800
+    a, b, c = mgr.tensor([1, 2]), mgr.tensor([3, 4]), mgr.tensor([0, 0])
+    algo = mgr.algorithm([a, b, c], MULTIPLY_GLSL)
+    (mgr.sequence().record(kp.OpTensorSyncDevice([a, b]))
+        .record(kp.OpMemoryBarrier([a, b], transfer_read, shader_write, compute_stage,
+                                   compute_stage))
+        .record(kp.OpAlgoDispatch(algo)).record(kp.OpTensorSyncLocal([c])).eval())
+    assert c.data().tolist() == [3, 8]

@@ -185,11 +185,6 @@ ROWS: List[Row] = [
     Row("GLSL that does not compile",  # a message of several lines
         lambda c: c.create_algorithm([c.a], glsl=NOT_GLSL),
         INVALID, r"^glsl: GLSL compilation failed:\n(ERROR: )?shader:4: "),
-    Row("push constants smaller than the shader's block",
-        lambda c: c.create_algorithm([c.a], glsl=PUSH_12_BYTES,
-                                     push_constants=constants(F32, f32(1))),
-        INVALID, r"^push_constants: the shader's push-constant block spans 12 bytes, but the "
-                 r"algorithm has 4 bytes"),
     Row("CompileShader of source that does not compile",
         lambda c: c.stub.CompileShader(compute_pb2.CompileShaderRequest(
             glsl=NOT_GLSL, name="bad.comp")),

@@ -15,6 +15,14 @@ layout(push_constant) uniform Push { float x; float y; float z; } push;
 void main() { a[0] += push.x + push.y + push.z; }
 )";
 
+inline constexpr const char* kPush4096Bytes = R"(
+#version 450
+layout(local_size_x = 1) in;
+layout(set = 0, binding = 0) buffer A { float a[]; };
+layout(push_constant) uniform Push { float p[1024]; } push;
+void main() { a[0] = push.p[1023]; }
+)";
+
 inline constexpr const char* kSpecFloat = R"(
 #version 450
 layout(local_size_x = 1) in;

@@ -43,8 +43,8 @@ class Algorithm {
   /// `shader` are both empty. Use Manager::algorithm() instead; this is public only for
   /// std::make_shared.
   Algorithm(std::shared_ptr<detail::Session> session, std::vector<std::shared_ptr<Tensor>> tensors,
-            ShaderSource shader, Workgroup workgroup, Constants specializationConstants,
-            Constants pushConstants);
+            ShaderSource shader, Workgroup workgroup, TypedConstants specializationConstants,
+            TypedConstants pushConstants);
   /// Frees the algorithm in the daemon (errors are ignored here: call destroy() to see them).
   ~Algorithm();
 
@@ -59,13 +59,13 @@ class Algorithm {
                const std::vector<uint32_t>& spirv, const Workgroup& workgroup = {},
                const std::vector<S>& specializationConstants = {},
                const std::vector<P>& pushConstants = {}) {
-    rebuild(tensors, ShaderSource{spirv, {}}, workgroup, Constants::of(specializationConstants),
-            Constants::of(pushConstants));
+    rebuild(tensors, ShaderSource{spirv, {}}, workgroup, TypedConstants::of(specializationConstants),
+            TypedConstants::of(pushConstants));
   }
   /// rebuild() with any shader source (SPIR-V or GLSL).
   void rebuild(const std::vector<std::shared_ptr<Tensor>>& tensors, ShaderSource shader,
-               const Workgroup& workgroup, Constants specializationConstants,
-               Constants pushConstants);
+               const Workgroup& workgroup, TypedConstants specializationConstants,
+               TypedConstants pushConstants);
 
   /// Frees the algorithm in the daemon. Idempotent.
   void destroy();
@@ -87,16 +87,16 @@ class Algorithm {
     return pushConstants().as<T>();
   }
   /// The specialisation constants as given.
-  Constants specializationConstants() const;
+  TypedConstants specializationConstants() const;
   /// The default push constants as given. Every OpAlgoDispatch override must have their
   /// byte size.
-  Constants pushConstants() const;
+  TypedConstants pushConstants() const;
 
  private:
   friend struct detail::Access;
 
   void create(std::vector<std::shared_ptr<Tensor>> tensors, const ShaderSource& shader,
-              const Workgroup& workgroup, Constants spec, Constants push);
+              const Workgroup& workgroup, TypedConstants spec, TypedConstants push);
   void destroyLocked();
 
   std::shared_ptr<detail::Session> session_;
@@ -105,8 +105,8 @@ class Algorithm {
   bool destroyed_ = false;
   std::vector<std::shared_ptr<Tensor>> tensors_;
   Workgroup workgroup_{0, 0, 0};
-  Constants spec_;
-  Constants push_;
+  TypedConstants spec_;
+  TypedConstants push_;
 };
 
 }  // namespace kp

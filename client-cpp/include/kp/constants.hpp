@@ -1,4 +1,5 @@
-// kp::Constants: an algorithm's specialisation or push constants, typed, as they travel.
+// kp::TypedConstants: an algorithm's specialisation or push constants, typed, as they travel;
+// kp::Constants: Kompute's name for float constants (std::vector<float>).
 #pragma once
 
 #include <cstdint>
@@ -10,10 +11,13 @@
 
 namespace kp {
 
+/// Kompute's kp::Constants: float constants, as Manager::algorithm takes them.
+using Constants = std::vector<float>;
+
 /// A typed array of constants: specialisation constants (element i sets
 /// `layout(constant_id = i)`) or push constants (the bytes of the shader's push-constant
-/// block, in order). Made from a std::vector<T> by Constants::of().
-struct Constants {
+/// block, in order). Made from a std::vector<T> by TypedConstants::of().
+struct TypedConstants {
   /// The element type (eFloat, eInt, eUnsignedInt or eDouble).
   Tensor::TensorDataTypes dataType = Tensor::TensorDataTypes::eFloat;
   /// The elements packed as the GPU reads them (little-endian).
@@ -23,12 +27,12 @@ struct Constants {
   /// constants, a trivially copyable struct whose size is a multiple of 4 bytes (e.g.
   /// `struct { float x; uint32_t y; int32_t z; }`), sent as its raw bytes.
   template <typename T>
-  static Constants of(const std::vector<T>& values) {
+  static TypedConstants of(const std::vector<T>& values) {
     static_assert(!std::is_same_v<T, bool>, "constants cannot be bool: use uint32_t");
     static_assert(std::is_trivially_copyable_v<T> && sizeof(T) % 4 == 0,
                   "constants are float, int32_t, uint32_t, double, or a trivially copyable "
                   "struct of 4-byte multiples");
-    Constants constants;
+    TypedConstants constants;
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, int32_t> ||
                   std::is_same_v<T, uint32_t> || std::is_same_v<T, double>) {
       constants.dataType = Tensor::dataTypeOf<T>();

@@ -45,9 +45,12 @@ class Manager {
   explicit Manager(std::string address = "");
   /// Opens a session on `device` (an index of listDevices()), with one queue per entry of
   /// `familyQueueIndices` (Vulkan queue family indices; a family may repeat), or the default
-  /// compute queue when empty. A sequence's queueIndex picks an entry of this list.
-  explicit Manager(uint32_t device, std::vector<uint32_t> familyQueueIndices = {},
-                   std::string address = "");
+  /// compute queue when empty. A sequence's queueIndex picks an entry of this list. Kompute's
+  /// signature: `desiredExtensions` is accepted and not needed (kpd enables the extensions
+  /// its devices have); the daemon's address comes from $KP_ADDRESS or the local socket
+  /// (ManagerOptions to give it here).
+  explicit Manager(uint32_t device, const std::vector<uint32_t>& familyQueueIndices = {},
+                   const std::vector<std::string>& desiredExtensions = {});
   /// Opens a session as `options` say.
   explicit Manager(const ManagerOptions& options);
   /// Ends the session (destroy()).
@@ -61,6 +64,9 @@ class Manager {
   /// Ends the session: the daemon frees every tensor, algorithm and sequence of it, and they
   /// report isInit() == false. Idempotent. Later calls throw UnavailableError.
   void destroy();
+  /// Kompute's pass that forgets objects no longer referenced. Here each object is freed in
+  /// the daemon when its last shared_ptr goes, so there is nothing left to do.
+  void clear() {}
 
   /// The daemon's address this Manager connects to (as resolved, e.g. "unix:/run/kp/kpd.sock").
   std::string address() const;
@@ -118,7 +124,7 @@ class Manager {
   }
 
   /// algorithm() with typed constants: S and P are float, int32_t, uint32_t or double (P may
-  /// also be a struct; see Constants::of), so int push constants stay ints.
+  /// also be a struct; see TypedConstants::of), so int push constants stay ints.
   template <typename S = float, typename P = float>
   std::shared_ptr<Algorithm> algorithm(const std::vector<std::shared_ptr<Tensor>>& tensors,
                                        const std::vector<uint32_t>& spirv,
@@ -126,7 +132,7 @@ class Manager {
                                        const std::vector<S>& specializationConstants,
                                        const std::vector<P>& pushConstants = {}) {
     return algorithm(tensors, ShaderSource{spirv, {}}, workgroup,
-                     Constants::of(specializationConstants), Constants::of(pushConstants));
+                     TypedConstants::of(specializationConstants), TypedConstants::of(pushConstants));
   }
 
   /// algorithm() from GLSL compute shader source, compiled by the daemon.
@@ -145,13 +151,13 @@ class Manager {
                                        const std::vector<S>& specializationConstants,
                                        const std::vector<P>& pushConstants = {}) {
     return algorithm(tensors, ShaderSource{{}, glsl}, workgroup,
-                     Constants::of(specializationConstants), Constants::of(pushConstants));
+                     TypedConstants::of(specializationConstants), TypedConstants::of(pushConstants));
   }
 
   /// algorithm() with any shader source and constants already typed.
   std::shared_ptr<Algorithm> algorithm(const std::vector<std::shared_ptr<Tensor>>& tensors,
                                        ShaderSource shader, const Workgroup& workgroup,
-                                       Constants specializationConstants, Constants pushConstants);
+                                       TypedConstants specializationConstants, TypedConstants pushConstants);
 
   /// Compiles GLSL compute shader source to SPIR-V with the daemon's glslang (errors are
   /// InvalidArgumentError with the source's line numbers).

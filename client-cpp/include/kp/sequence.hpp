@@ -111,8 +111,10 @@ class Sequence : public std::enable_shared_from_this<Sequence> {
 
   /// Waits up to `timeoutNs` nanoseconds (default: until done) for the evaluation started by
   /// evalAsync(), then applies its downloads. If it is still running when the time is up,
-  /// returns with isRunning() still true, and the sequence can be awaited again (Kompute
-  /// instead dropped it). Does nothing when the sequence is not running.
+  /// the wait ends as in Kompute: isRunning() is false and the sequence may be evaluated
+  /// again. kpd keeps the work running (Kompute would resubmit a command buffer the GPU may
+  /// still be executing): the next eval, evalAsync, record or clear first waits for it and
+  /// applies its downloads. Does nothing when the sequence is not running.
   std::shared_ptr<Sequence> evalAwait(uint64_t timeoutNs = UINT64_MAX);
 
   // ---- state ----
@@ -121,7 +123,7 @@ class Sequence : public std::enable_shared_from_this<Sequence> {
   /// evaluation: one before the first op and one after each op. FailedPreconditionError if
   /// the sequence was created with totalTimestamps = 0.
   std::vector<std::uint64_t> getTimestamps() const;
-  /// True from evalAsync() until evalAwait() has collected the result.
+  /// True from evalAsync() until evalAwait() has collected the result or timed out.
   bool isRunning() const { return running_; }
   /// True from the first record() after an evaluation until the next evaluation.
   bool isRecording() const { return recording_; }
@@ -134,7 +136,9 @@ class Sequence : public std::enable_shared_from_this<Sequence> {
   friend struct detail::Access;
 
   void requireUsable(const char* what) const;
-  void requireIdle(const char* what) const;
+  // Waits for an evaluation whose evalAwait timed out (see evalAwait), then throws
+  // FailedPreconditionError naming `what` if an evaluation is running.
+  void requireIdle(const char* what);
   void recordLocked(std::shared_ptr<OpBase> op);
   void clearLocked();
   void evalLocked();
@@ -152,6 +156,7 @@ class Sequence : public std::enable_shared_from_this<Sequence> {
   std::vector<std::uint64_t> timestamps_;
   std::atomic<bool> recording_{false};
   std::atomic<bool> running_{false};
+  bool abandoned_ = false;  // an evaluation whose evalAwait timed out runs in the daemon
   std::atomic<bool> destroyed_{false};
 };
 

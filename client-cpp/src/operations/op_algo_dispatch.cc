@@ -6,7 +6,7 @@
 
 namespace kp {
 
-OpAlgoDispatch::OpAlgoDispatch(const std::shared_ptr<Algorithm>& algorithm, Constants pushConstants)
+OpAlgoDispatch::OpAlgoDispatch(const std::shared_ptr<Algorithm>& algorithm, TypedConstants pushConstants)
     : algorithm_(algorithm), pushConstants_(std::move(pushConstants)) {
   if (!algorithm_) {
     throw InvalidArgumentError(StatusCode::kInvalidArgument, "OpAlgoDispatch: algorithm is null");

@@ -9,8 +9,9 @@ namespace kp::engine {
 
 class OpMemoryBarrier : public Op {
  public:
-  // InvalidArgument for an empty or bad tensor list, mask bits outside the ones listed in
-  // op_memory_barrier.cc, or access bits that their stage mask does not support.
+  // InvalidArgument for an empty or bad tensor list, or mask bits outside the ones listed in
+  // op_memory_barrier.cc. Access bits that their stage mask does not support are accepted, as
+  // Kompute does, and the stages they need are added to the mask.
   OpMemoryBarrier(std::vector<std::shared_ptr<Tensor>> tensors, VkAccessFlags srcAccessMask,
                   VkAccessFlags dstAccessMask, VkPipelineStageFlags srcStageMask,
                   VkPipelineStageFlags dstStageMask, bool barrierOnPrimary = true);
@@ -19,6 +20,9 @@ class OpMemoryBarrier : public Op {
   void checkUsable() const override;
   void record(VkCommandBuffer commandBuffer) const override;
   std::vector<std::shared_ptr<Tensor>> tensors() const override { return tensors_; }
+  // The stage masks recorded: as given, plus the stages the access masks need.
+  VkPipelineStageFlags srcStageMask() const { return srcStageMask_; }
+  VkPipelineStageFlags dstStageMask() const { return dstStageMask_; }
 
  private:
   std::vector<std::shared_ptr<Tensor>> tensors_;

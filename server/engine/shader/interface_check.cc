@@ -19,7 +19,7 @@ uint64_t multiply(uint64_t a, uint64_t b) {
 }  // namespace
 
 void checkInterface(const SpirvInterface& interface, const DeviceInfo& device, size_t tensorCount,
-                    uint64_t pushConstantBytes, const Constants& specConstants) {
+                    const Constants& specConstants) {
   for (const SpirvResource& resource : interface.resources) {
     const std::string where = "descriptor set " + std::to_string(resource.set) + " binding " +
                               std::to_string(resource.binding);
@@ -34,10 +34,14 @@ void checkInterface(const SpirvInterface& interface, const DeviceInfo& device, s
             " but the algorithm binds " + std::to_string(tensorCount) + " tensor(s) (bindings 0.." +
             (tensorCount == 0 ? std::string("none") : std::to_string(tensorCount - 1)) + ")");
   }
-  KP_REQUIRE(interface.pushConstantBytes <= pushConstantBytes, ErrorCode::kInvalidArgument,
-             "push_constants: the shader's push-constant block spans " +
-                 std::to_string(interface.pushConstantBytes) + " bytes, but the algorithm has " +
-                 std::to_string(pushConstantBytes) + " bytes of push constants");
+  // Fewer push constants than the shader's block are accepted, as Kompute does: the rest of
+  // the block reads as zeros (Algorithm pads them). The block itself must fit the device.
+  KP_REQUIRE(interface.pushConstantBytes <= device.maxPushConstantsSize,
+             ErrorCode::kInvalidArgument,
+             "spirv: the shader's push-constant block spans " +
+                 std::to_string(interface.pushConstantBytes) +
+                 " bytes, more than the device's maxPushConstantsSize of " +
+                 std::to_string(device.maxPushConstantsSize) + " bytes");
   const size_t given = specConstants.count();
   const size_t givenBytes = elementSize(specConstants.type);
   for (const auto& [id, constant] : interface.specConstants) {

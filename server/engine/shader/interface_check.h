@@ -13,9 +13,9 @@
 namespace kp::engine {
 
 // Error(kInvalidArgument), naming the request field, unless a pipeline of `interface` can be
-// built with `tensorCount` storage buffers at set 0, `pushConstantBytes` bytes of push
-// constants and `specConstants`, within the device's limits.
+// built with `tensorCount` storage buffers at set 0 and `specConstants`, within the device's
+// limits. (Push constants may be fewer than the shader's block: Algorithm pads them.)
 void checkInterface(const SpirvInterface& interface, const DeviceInfo& device, size_t tensorCount,
-                    uint64_t pushConstantBytes, const Constants& specConstants);
+                    const Constants& specConstants);
 
 }  // namespace kp::engine

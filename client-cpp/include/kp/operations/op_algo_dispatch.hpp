@@ -13,21 +13,21 @@ namespace kp {
 /// Dispatches an algorithm with its workgroup. `pushConstants`, when not empty, override
 /// the algorithm's push constants for this dispatch only; they must have the byte size of
 /// the algorithm's (else InvalidArgumentError here, as Kompute threw at record()). T is
-/// float, int32_t, uint32_t, double, or a trivially copyable struct (see Constants::of).
+/// float, int32_t, uint32_t, double, or a trivially copyable struct (see TypedConstants::of).
 class OpAlgoDispatch : public OpBase {
  public:
   template <typename T = float>
   explicit OpAlgoDispatch(const std::shared_ptr<Algorithm>& algorithm,
                           const std::vector<T>& pushConstants = {})
-      : OpAlgoDispatch(algorithm, Constants::of(pushConstants)) {}
+      : OpAlgoDispatch(algorithm, TypedConstants::of(pushConstants)) {}
 
   /// With constants already typed.
-  OpAlgoDispatch(const std::shared_ptr<Algorithm>& algorithm, Constants pushConstants);
+  OpAlgoDispatch(const std::shared_ptr<Algorithm>& algorithm, TypedConstants pushConstants);
 
  private:
   void encode(detail::OpEncoder& encoder) const override;
   std::shared_ptr<Algorithm> algorithm_;
-  Constants pushConstants_;
+  TypedConstants pushConstants_;
 };
 
 }  // namespace kp
