@@ -5,7 +5,6 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
-#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -98,22 +97,20 @@ int main(int argc, char** argv) {
     spdlog::info("received {}, shutting down", signal == SIGTERM ? "SIGTERM" : "SIGINT");
     sd_notify(0, "STOPPING=1");
     server->shutdown(std::chrono::milliseconds(flags.drainMs));
+    // Every call has ended, every session is closed and its client told, gRPC has stopped:
+    // nothing is left worth a teardown, and two things make one harmful. A driver thread may
+    // still run runaway work on a retired device, whose memory must not be freed under it;
+    // and gRPC's server destructor can wait about 10 s for clients that keep their
+    // connections open (seen in tests/chaos), which would hold up a restart. So exit now and
+    // leave the memory and descriptors to the operating system.
     if (server->workLeftRunning()) {
-      // A driver thread still executes runaway work: exit without tearing anything down.
       spdlog::warn("stopped, leaving work that never finished to the operating system");
-      spdlog::shutdown();
-      std::fflush(nullptr);
-      std::_Exit(0);
+    } else {
+      spdlog::info("stopped");
     }
-    const auto teardown = std::chrono::steady_clock::now();
-    server.reset();
-    instance.reset();
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - teardown)
-                        .count();
-    if (ms >= 1000) spdlog::warn("stopping: tearing down took {} ms", ms);
-    spdlog::info("stopped");
-    return 0;
+    spdlog::shutdown();
+    std::fflush(nullptr);
+    std::_Exit(0);
   } catch (const kp::base::Error& error) {
     spdlog::critical("{}", error.what());
     return 1;

@@ -51,6 +51,7 @@ void Sequence::recordLocked(std::shared_ptr<OpBase> op) {
     ops_.clear();
     evaluation_->reset();
     recording_ = true;
+    cleared_ = false;
   }
   ops_.push_back(std::move(op));
   sent_ = false;
@@ -62,11 +63,11 @@ void Sequence::clear() {
 }
 
 void Sequence::clearLocked() {
+  // As Kompute's: recording ends and the next record() starts afresh, but what was recorded
+  // stays in the command buffer, so an eval() before any new record() still runs it.
   requireIdle("clear");
-  ops_.clear();
-  evaluation_->reset();
   recording_ = false;
-  sent_ = false;
+  cleared_ = true;
 }
 
 void Sequence::begin() {
@@ -88,6 +89,11 @@ void Sequence::end() {
 void Sequence::rerecord() {
   std::lock_guard<std::recursive_mutex> lock(mutex_);
   requireIdle("rerecord");
+  if (cleared_) {  // Kompute's clear() emptied the op list: the new recording is empty
+    ops_.clear();
+    evaluation_->reset();
+    cleared_ = false;
+  }
   recording_ = false;
   sent_ = false;
 }

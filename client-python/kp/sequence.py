@@ -52,6 +52,7 @@ class Sequence(RemoteObject):
         # running, so kpd's evaluation (which keeps running) is waited for, and applied, before
         # the sequence is used again (see _settle).
         self._abandoned = False
+        self._cleared = False  # clear() was called since the last record(): see clear()
         self._timestamps: List[int] = []
         self._destroyed = False
 
@@ -67,21 +68,27 @@ class Sequence(RemoteObject):
             if not self._recording:
                 self._drop_ops()
                 self._recording = True
+                self._cleared = False
             self._append(op)
         return self
 
     def clear(self) -> None:
-        """Removes every recorded op; evaluating then runs nothing."""
+        """Ends recording, as Kompute's clear(): the next record() starts a new op list, while
+        an eval() before it still runs the ops recorded so far (Kompute's command buffer kept
+        them), and rerecord() records an empty list."""
         with self._lock:
             self._require_idle("clear")
-            self._drop_ops()
             self._recording = False
-            self._sent = False
+            self._cleared = True
 
     def rerecord(self) -> None:
-        """Records the current ops again (the daemon re-records its command buffer)."""
+        """Records the current ops again (the daemon re-records its command buffer); after
+        clear(), an empty list."""
         with self._lock:
             self._require_idle("rerecord")
+            if self._cleared:
+                self._drop_ops()
+                self._cleared = False
             self._recording = False
             self._sent = False
 

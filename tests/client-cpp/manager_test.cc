@@ -88,6 +88,19 @@ TEST_F(ManagerTest, KomputesConstructorWithDesiredExtensions) {
   EXPECT_EQ(a->vector(), std::vector<float>({1, 2}));
 }
 
+TEST_F(ManagerTest, DevicePropertiesAsKomputesVulkanType) {
+  // Kompute's getDeviceProperties() returned vk::PhysicalDeviceProperties.
+  const DeviceProperties ours = mgr().getDeviceProperties();
+  const vk::PhysicalDeviceProperties properties = mgr().getDeviceProperties();
+  EXPECT_EQ(std::string(properties.deviceName.data()), ours.deviceName);
+  EXPECT_GT(std::string(properties.deviceName.data()).size(), 0u);
+  EXPECT_EQ(properties.limits.maxComputeWorkGroupSize[0], ours.maxWorkGroupSize[0]);
+  EXPECT_EQ(properties.limits.maxComputeWorkGroupCount[2], ours.maxWorkGroupCount[2]);
+  EXPECT_EQ(properties.limits.maxPushConstantsSize, ours.maxPushConstantsSize);
+  EXPECT_EQ(properties.deviceType == vk::PhysicalDeviceType::eCpu, ours.deviceType == "cpu");
+  EXPECT_EQ(VK_API_VERSION_MAJOR(properties.apiVersion), 1u);
+}
+
 TEST_F(ManagerTest, BareSocketPath) {
   const std::string path = kpd_->address().substr(5);  // without "unix:"
   Manager bare(path);

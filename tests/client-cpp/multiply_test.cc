@@ -167,8 +167,17 @@ TEST_F(MultiplyTest, ClearAndRerecord) {
   EXPECT_TRUE(seq->isRecording());
   seq->clear();
   EXPECT_FALSE(seq->isRecording());
-  seq->eval();  // nothing recorded: nothing runs
-  EXPECT_EQ(t->vector(), std::vector<float>({0, 0, 0}));
+  // As Kompute's UtilsClearRecordingRunning: what was recorded before clear() still runs...
+  seq->eval();
+  EXPECT_EQ(t->vector(), std::vector<float>({1, 1, 1}));
+  // ... until a new record() starts a new op list, or rerecord() records the empty one.
+  seq->clear();
+  seq->rerecord();
+  seq->eval();
+  EXPECT_EQ(t->vector(), std::vector<float>({1, 1, 1}));
+  seq->clear();
+  seq->record<OpTensorSyncLocal>({t})->eval();
+  EXPECT_EQ(t->vector(), std::vector<float>({1, 1, 1}));
 
   // Kompute's RerecordSequence: after rebuilding an algorithm, rerecord() picks it up.
   auto lhs = mgr().tensor({1, 2, 3});

@@ -126,3 +126,32 @@ def test_a_barrier_whose_access_its_stage_does_not_support_is_accepted(mgr):
                                    compute_stage))
         .record(kp.OpAlgoDispatch(algo)).record(kp.OpTensorSyncLocal([c])).eval())
     assert c.data().tolist() == [3, 8]
+
+
+INCREMENT_GLSL = """
+#version 450
+layout(local_size_x = 1) in;
+layout(set = 0, binding = 0) buffer A { float a[]; };
+void main() { a[gl_GlobalInvocationID.x] += 1.0; }
+"""
+
+
+def test_clear_ends_recording_as_in_kompute(mgr):
+    # Kompute's clear() ends recording but leaves the command buffer: an eval() before the next
+    # record() still runs what was recorded (its UtilsClearRecordingRunning test); rerecord()
+    # after clear() records nothing; a new record() starts a new list.
+    t = mgr.tensor([0, 0, 0])
+    algo = mgr.algorithm([t], INCREMENT_GLSL)
+    seq = (mgr.sequence().record(kp.OpTensorSyncDevice([t])).record(kp.OpAlgoDispatch(algo))
+           .record(kp.OpTensorSyncLocal([t])))
+    seq.clear()
+    assert not seq.is_recording()
+    seq.eval()
+    assert t.data().tolist() == [1, 1, 1]
+    seq.clear()
+    seq.rerecord()
+    seq.eval()
+    assert t.data().tolist() == [1, 1, 1]
+    seq.clear()
+    seq.record(kp.OpAlgoDispatch(algo)).record(kp.OpTensorSyncLocal([t])).eval()
+    assert t.data().tolist() == [2, 2, 2]

@@ -558,6 +558,12 @@ def stale_library(build: str) -> Optional[str]:
     return None
 
 
+def short_paths(text: str) -> str:
+    """Kompute's test files as test/NAME (the work folder's path, absolute or relative to the
+    build folder, left out)."""
+    return re.sub(r"(?:[^\s'\"(]*/)?kompute/test/", "test/", text)
+
+
 def indent(text: str, prefix: str = "      ", limit: int = 14) -> str:
     lines = [l for l in text.splitlines() if l.strip()]
     if len(lines) > limit:
@@ -710,7 +716,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         for r in results:
             if not r.compiled:
                 print(f"  {r.name:32} compile error")
-                print(indent("\n".join(r.build_errors), "      ", 24))
+                print(indent(short_paths("\n".join(r.build_errors)), "      ", 24))
                 continue
             summaries = {t: run.summary() for t, run in r.runs.items()}
             if len(set(summaries.values())) == 1:
@@ -725,7 +731,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             for transport, run in r.runs.items():
                 for o in run.outcomes:
                     if o.kind in FAILING:
-                        message = o.message.replace(os.path.join(test_dir, ""), "")
+                        message = short_paths(o.message)
                         failing.setdefault((r.name, o.name), {}).setdefault(
                             f"{o.kind.upper()}\n{message}", []).append(transport)
         if failing:

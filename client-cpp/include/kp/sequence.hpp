@@ -64,7 +64,9 @@ class Sequence : public std::enable_shared_from_this<Sequence> {
     return record(std::make_shared<T>(algorithm, std::forward<TArgs>(params)...));
   }
 
-  /// Removes every recorded op: evaluating then runs nothing until ops are recorded.
+  /// Ends recording, as Kompute's clear(): the next record() starts a new op list, while an
+  /// eval() before it still runs the ops recorded so far (Kompute's command buffer kept
+  /// them), and rerecord() records an empty list.
   void clear();
   /// Starts a new op list now (what the first record() after an evaluation does).
   void begin();
@@ -156,7 +158,8 @@ class Sequence : public std::enable_shared_from_this<Sequence> {
   std::vector<std::uint64_t> timestamps_;
   std::atomic<bool> recording_{false};
   std::atomic<bool> running_{false};
-  bool abandoned_ = false;  // an evaluation whose evalAwait timed out runs in the daemon
+  bool abandoned_ = false;
+  bool cleared_ = false;  // clear() was called since the last record(): see clear()  // an evaluation whose evalAwait timed out runs in the daemon
   std::atomic<bool> destroyed_{false};
 };
 
