@@ -115,6 +115,7 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
     server->local_ = std::make_unique<LocalChannel>(server->options_.service.dataSocket,
                                                     options.socket, *server->registry_,
                                                     server->gate_, limits);
+    server->service_->setLocalChannel(server->local_.get());
     spdlog::info("local data socket {} (mode {:04o}{})", server->local_->path(),
                  options.socket.mode,
                  options.socket.group.empty() ? "" : ", group " + options.socket.group);
@@ -174,16 +175,7 @@ class SlowStep {
 
 Server::~Server() {
   if (!shutDown_) shutdown(std::chrono::milliseconds(0));
-  // Members go in the order that keeps each one's users gone first; each is timed.
-  { SlowStep step("closing the Unix listeners"); unixListeners_.clear(); }
-  { SlowStep step("closing the local data socket"); local_.reset(); }
-  { SlowStep step("destroying gRPC"); server_.reset(); }
-  { SlowStep step("destroying the service"); service_.reset(); }
-  { SlowStep step("stopping the lease reaper"); reaper_.reset(); }
-  { SlowStep step("stopping the device watchdog"); watchdog_.reset(); }
-  { SlowStep step("destroying the session registry"); registry_.reset(); }
-  { SlowStep step("releasing retired devices"); retirement_.reset(); }
-  { SlowStep step("closing the devices"); pool_.reset(); }
+  if (service_) service_->setLocalChannel(nullptr);  // local_ goes first
 }
 
 void Server::shutdown(std::chrono::milliseconds drain) {

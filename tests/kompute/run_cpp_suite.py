@@ -33,14 +33,12 @@ checkout (``git clone https://github.com/KomputeProject/kompute``).
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import xml.etree.ElementTree as ET
@@ -54,7 +52,7 @@ TAG = "v0.9.0"
 
 sys.path.insert(0, HERE)
 import run_suites  # noqa: E402  (tests/kompute/run_suites.py: Kpd, git, check_kompute)
-from run_suites import HarnessError, check_kompute, git  # noqa: E402
+from run_suites import HarnessError, check_kompute, extract_paths, git  # noqa: E402
 
 # kpd compiles GLSL for Vulkan 1.1 / SPIR-V 1.3 (server/engine/shader/glsl_compiler.cc).
 # glslangValidator gets the same target, so that the headers hold what compileSource()
@@ -70,13 +68,7 @@ INCLUDE_RE = re.compile(r'^\s*#\s*include\s*[<"](kompute/[^">]+)[">]')
 
 def extract(kompute: str, tag: str, dest: str) -> str:
     """test/ of `tag` under dest; returns the test folder."""
-    archive = git(kompute, "archive", "--format=tar", tag, "--", "test", binary=True)
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(dest, filter="data")
-    test_dir = os.path.join(dest, "test")
-    if not os.path.isdir(test_dir):
-        raise HarnessError(f"{tag}: no test/ folder")
-    return test_dir
+    return extract_paths(kompute, tag, ["test"], dest, "test")
 
 
 def rewrite_includes(path: str) -> List[str]:

@@ -87,19 +87,24 @@ def check_kompute(kompute: str, versions: List[str]) -> Optional[str]:
     return None
 
 
+def extract_paths(kompute: str, tag: str, paths: List[str], dest: str, tests: str) -> str:
+    """`paths` of `tag` under `dest`; returns dest/`tests`, which must be among them."""
+    archive = git(kompute, "archive", "--format=tar", tag, "--", *paths, binary=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(dest, filter="data")
+    test_dir = os.path.join(dest, tests)
+    if not os.path.isdir(test_dir):
+        raise HarnessError(f"{tag}: no {tests}/ folder")
+    return test_dir
+
+
 def extract(kompute: str, tag: str, dest: str) -> str:
     """python/test (and shaders/glsl where the tag has it) of `tag` under `dest`; returns the
     test folder."""
     paths = ["python/test"]
     if git(kompute, "ls-tree", "--name-only", tag, "shaders/glsl").strip():
         paths.append("shaders/glsl")
-    archive = git(kompute, "archive", "--format=tar", tag, "--", *paths, binary=True)
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(dest, filter="data")
-    test_dir = os.path.join(dest, "python", "test")
-    if not os.path.isdir(test_dir):
-        raise HarnessError(f"{tag}: no python/test")
-    return test_dir
+    return extract_paths(kompute, tag, paths, dest, "python/test")
 
 
 # ---------------------------------------------------------------- rewriting shader sourcing

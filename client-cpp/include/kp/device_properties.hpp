@@ -1,19 +1,22 @@
 // kp::DeviceProperties and kp::DaemonStatus: what kpd reports about its devices and itself.
 #pragma once
 
-#include <algorithm>
 #include <array>
 #include <cstdint>
-#include <cstdio>
 #include <string>
+#include <type_traits>
 #include <vector>
 
-#if __has_include(<vulkan/vulkan.hpp>) && !defined(KP_NO_VULKAN_HPP)
-#include <vulkan/vulkan.hpp>
-#define KP_HAS_VULKAN_HPP 1
-#endif
-
 namespace kp {
+
+struct DeviceProperties;
+
+namespace detail {
+// Conversions of DeviceProperties to Vulkan's types: defined (specialised) only where
+// vulkan.hpp is included, by kp/vulkan_types.hpp, so this header does not need it.
+template <typename T>
+struct VulkanProperties {};
+}  // namespace detail
 
 /// A queue family of a device.
 struct QueueFamilyProperties {
@@ -64,39 +67,12 @@ struct DeviceProperties {
   /// The queue family a Manager uses when it names none.
   uint32_t defaultQueueFamily = 0;
 
-#ifdef KP_HAS_VULKAN_HPP
-  /// Kompute's getDeviceProperties() returned vk::PhysicalDeviceProperties: the fields kpd
-  /// reports are filled in (name, type, IDs, API version, the compute limits, timestamp
-  /// period); the rest stay zero.
-  operator vk::PhysicalDeviceProperties() const {  // NOLINT: implicit, as Kompute's type was
-    vk::PhysicalDeviceProperties properties;
-    unsigned major = 0, minor = 0, patch = 0;
-    if (std::sscanf(apiVersion.c_str(), "%u.%u.%u", &major, &minor, &patch) >= 2) {
-      properties.apiVersion = VK_MAKE_API_VERSION(0, major, minor, patch);
-    }
-    properties.vendorID = vendorID;
-    properties.deviceID = deviceID;
-    properties.deviceType = deviceType == "discrete_gpu"     ? vk::PhysicalDeviceType::eDiscreteGpu
-                            : deviceType == "integrated_gpu" ? vk::PhysicalDeviceType::eIntegratedGpu
-                            : deviceType == "virtual_gpu"    ? vk::PhysicalDeviceType::eVirtualGpu
-                            : deviceType == "cpu"            ? vk::PhysicalDeviceType::eCpu
-                                                             : vk::PhysicalDeviceType::eOther;
-    std::array<char, VK_MAX_PHYSICAL_DEVICE_NAME_SIZE> name{};
-    std::copy_n(deviceName.begin(), std::min(deviceName.size(), name.size() - 1), name.begin());
-    properties.deviceName = name;
-    for (int i = 0; i < 3; ++i) {
-      properties.limits.maxComputeWorkGroupCount[i] = maxWorkGroupCount[i];
-      properties.limits.maxComputeWorkGroupSize[i] = maxWorkGroupSize[i];
-    }
-    properties.limits.maxComputeWorkGroupInvocations = maxWorkGroupInvocations;
-    properties.limits.maxPushConstantsSize = maxPushConstantsSize;
-    properties.limits.maxStorageBufferRange = static_cast<uint32_t>(
-        std::min<uint64_t>(maxStorageBufferRange, UINT32_MAX));
-    properties.limits.timestampPeriod = static_cast<float>(timestampPeriod);
-    properties.limits.timestampComputeAndGraphics = timestampsSupported;
-    return properties;
+  /// Converts to Kompute's type (vk::PhysicalDeviceProperties, where kp/kp.hpp brought
+  /// vulkan.hpp): see kp/vulkan_types.hpp.
+  template <typename T, typename = decltype(&detail::VulkanProperties<T>::from)>
+  operator T() const {  // NOLINT: implicit, as Kompute's getDeviceProperties() returned T
+    return detail::VulkanProperties<T>::from(*this);
   }
-#endif
 };
 
 /// Daemon-wide counters (GetStatus).

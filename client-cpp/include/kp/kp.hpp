@@ -2,13 +2,6 @@
 // Replace `#include <kompute/Kompute.hpp>` with `#include <kp/kp.hpp>`.
 #pragma once
 
-// Kompute.hpp brought Vulkan's C++ types (vk::AccessFlagBits, vk::PipelineStageFlagBits, ...),
-// which Kompute programs pass to OpMemoryBarrier: so does this header, where they are
-// installed (Debian: libvulkan-dev). Nothing here needs them, nor the Vulkan loader.
-#if __has_include(<vulkan/vulkan.hpp>) && !defined(KP_NO_VULKAN_HPP)
-#include <vulkan/vulkan.hpp>
-#endif
-
 #include "kp/algorithm.hpp"
 #include "kp/constants.hpp"
 #include "kp/device_properties.hpp"
@@ -25,3 +18,4 @@
 #include "kp/operations/op_tensor_sync_local.hpp"
 #include "kp/sequence.hpp"
 #include "kp/tensor.hpp"
+#include "kp/vulkan_types.hpp"

@@ -55,6 +55,7 @@ void Session::requireOpen() const {
 }
 
 std::shared_ptr<void> Session::holdReply(uint64_t bytes, const std::string& what) {
+  if (bytes < kUnchargedReplyBytes) return nullptr;
   const uint64_t charge = kReplyCopies * bytes;
   KP_REQUIRE(charge <= replyBudget_, ErrorCode::kResourceExhausted,
              what + ": a reply of " + describeBytes(bytes) + " is held twice until sent (" +
@@ -69,7 +70,9 @@ std::shared_ptr<void> Session::holdReply(uint64_t bytes, const std::string& what
                    describeBytes(replyBudget_) +
                    " (its memory quota, --session-memory-bytes): read the replies first");
   } while (!repliesInFlight_->compare_exchange_weak(held, held + charge));
-  return std::shared_ptr<void>(nullptr, [counter = repliesInFlight_, charge](void*) {
+  // The token points at the counter it decrements (any non-null pointer would do: null means
+  // "nothing charged").
+  return std::shared_ptr<void>(repliesInFlight_.get(), [counter = repliesInFlight_, charge](void*) {
     counter->fetch_sub(charge);
   });
 }

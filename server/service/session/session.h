@@ -90,7 +90,10 @@ class Session {
   // the session's replies in flight would pass its memory quota. Until sent, a reply is held
   // twice (the message and its encoding), so it is charged kReplyCopies x `bytes`. A client that
   // stops reading its replies holds no more of kpd's memory than the tensors it may hold.
+  // Replies under kUnchargedReplyBytes are not worth the bookkeeping (null token): the calls a
+  // connection may have open (--max-calls-per-connection) bound them.
   static constexpr uint64_t kReplyCopies = 2;
+  static constexpr uint64_t kUnchargedReplyBytes = 64 << 10;
   std::shared_ptr<void> holdReply(uint64_t bytes, const std::string& what);
 
   // ---- lease and state ----

@@ -31,6 +31,7 @@ void CallGate::callEnded(const void* context) {
 }
 
 void CallGate::keepUntilCallEnds(const void* context, std::shared_ptr<void> held) {
+  if (!held) return;
   base::MutexLock lock(mutex_);
   kept_.emplace(context, std::move(held));
 }

@@ -43,8 +43,8 @@ class CallGate {
   // keepUntilCallEnds kept for the call on `context`.
   void callStarted();
   void callEnded(const void* context = nullptr);
-  // Keeps `held` until the call on `context` has ended (its reply sent): e.g. the charge of a
-  // reply's bytes to its session.
+  // Keeps `held` (if not null) until the call on `context` has ended (its reply sent): e.g.
+  // the charge of a reply's bytes to its session.
   void keepUntilCallEnds(const void* context, std::shared_ptr<void> held);
   // Counts a session stream until streamDone(); false (not counted) once draining started.
   bool streamStarted();

@@ -34,10 +34,12 @@ std::shared_ptr<Session> ComputeService::find(const grpc::ServerContextBase* con
   return registry_.find(id, peers_.owner(*context));
 }
 
-void ComputeService::holdUntilSent(grpc::ServerContext* context, Session& session, uint64_t bytes,
-                                   const char* rpc) {
-  // Replies of a few KiB are not worth the bookkeeping.
-  if (bytes < kHeldReplyBytes) return;
+void ComputeService::holdUntilSent(grpc::ServerContext* context, Session& session,
+                                   const v1::EvalResponse& response, const char* rpc) {
+  // What makes an evaluation's reply large is its downloads; most replies have none.
+  uint64_t bytes = 0;
+  for (const v1::TensorData& download : response.downloads()) bytes += download.data().size();
+  if (bytes == 0) return;
   gate_.keepUntilCallEnds(static_cast<grpc::ServerContextBase*>(context),
                           session.holdReply(bytes, rpc));
 }
@@ -174,7 +176,7 @@ grpc::Status ComputeService::Eval(grpc::ServerContext* context, const v1::EvalRe
     auto session = find(context, request->session());
     session->eval(*request, response, context->deadline(),
                   [this, context] { return gate_.givenUp() || context->IsCancelled(); });
-    holdUntilSent(context, *session, response->ByteSizeLong(), "Eval");
+    holdUntilSent(context, *session, *response, "Eval");
   });
 }
 
@@ -190,7 +192,7 @@ grpc::Status ComputeService::EvalAwait(grpc::ServerContext* context,
   return serve(context, "EvalAwait", [&] {
     auto session = find(context, request->session());
     session->evalAwait(*request, response);
-    holdUntilSent(context, *session, response->ByteSizeLong(), "EvalAwait");
+    holdUntilSent(context, *session, *response, "EvalAwait");
   });
 }
 
@@ -221,6 +223,9 @@ grpc::Status ComputeService::GetStatus(grpc::ServerContext* context, const v1::G
     response->set_retired_devices(retirement_.retiredCount());
     response->set_pending_submissions(pool_.pendingSubmissions());
     response->set_compiles_waiting(pool_.compiler().waiting());
+    if (const LocalChannel* local = local_.load()) {
+      response->set_local_connections(static_cast<uint32_t>(local->connections()));
+    }
   });
 }
 

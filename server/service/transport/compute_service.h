@@ -5,11 +5,13 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <optional>
 #include <utility>
 
 #include "server/service/transport/bearer_token.h"
 #include "server/service/transport/call_gate.h"
+#include "server/service/transport/local_channel.h"
 #include "server/service/devices/device_pool.h"
 #include "kp/v1/compute.grpc.pb.h"
 #include "server/service/transport/peer_credentials.h"
@@ -28,6 +30,10 @@ class ComputeService final
   ComputeService(DevicePool& pool, SessionRegistry& registry, LeaseReaper& reaper,
                  const Retirement& retirement, CallGate& gate, const PeerCredentials& peers,
                  std::optional<BearerToken> token);
+
+  // The local data socket whose connections GetStatus counts (null: none). Set by Server once
+  // the socket exists, and cleared before it goes.
+  void setLocalChannel(const LocalChannel* local) { local_.store(local); }
 
   grpc::ServerWriteReactor<v1::SessionEvent>* OpenSession(
       grpc::CallbackServerContext* context, const v1::OpenSessionRequest* request) override;
@@ -71,10 +77,10 @@ class ComputeService final
  private:
   // The session `id` of the call's owner (PeerCredentials::owner); NOT_FOUND otherwise.
   std::shared_ptr<Session> find(const grpc::ServerContextBase* context, const std::string& id);
-  // Charges a reply of `bytes` to `session` until gRPC has sent it (Session::holdReply).
-  void holdUntilSent(grpc::ServerContext* context, Session& session, uint64_t bytes,
-                     const char* rpc);
-  static constexpr uint64_t kHeldReplyBytes = 64 << 10;
+  // Charges the downloads of evaluation reply `response` to `session` until gRPC has sent it
+  // (Session::holdReply).
+  void holdUntilSent(grpc::ServerContext* context, Session& session,
+                     const v1::EvalResponse& response, const char* rpc);
 
   // OK, or UNAUTHENTICATED when a token is required and the call lacks it.
   grpc::Status authenticate(const grpc::ServerContextBase& context) const;
@@ -98,6 +104,7 @@ class ComputeService final
   LeaseReaper& reaper_;
   const Retirement& retirement_;
   CallGate& gate_;
+  std::atomic<const LocalChannel*> local_{nullptr};
   const PeerCredentials& peers_;
   const std::optional<BearerToken> token_;
 };
