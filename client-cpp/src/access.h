@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,13 @@ struct Access {
   /// The algorithm's handle; FailedPreconditionError naming `what` when it was destroyed
   /// or is empty.
   static uint64_t algorithmHandle(const Algorithm& algorithm, const std::string& what);
+  /// What an OpAlgoDispatch made now records beyond the daemon's defaults (see Algorithm).
+  static std::optional<Workgroup> recordWorkgroup(const Algorithm& algorithm) {
+    return algorithm.recordWorkgroup();
+  }
+  static std::optional<TypedConstants> recordPushConstants(const Algorithm& algorithm) {
+    return algorithm.recordPushConstants();
+  }
   /// Gives an empty algorithm these tensors (OpMult, as Kompute's rebuild did).
   static void adoptTensors(Algorithm& algorithm,
                            const std::vector<std::shared_ptr<Tensor>>& tensors);

@@ -1,9 +1,11 @@
 #include "kp/algorithm.hpp"
 
+#include <cstring>
+
 #include "client-cpp/src/access.h"
-#include "kp/error.hpp"
 #include "client-cpp/src/session.h"
 #include "client-cpp/src/wire.h"
+#include "kp/error.hpp"
 
 namespace kp {
 
@@ -57,9 +59,11 @@ void Algorithm::create(std::vector<std::shared_ptr<Tensor>> tensors, const Shade
       session_->call(&detail::Session::Stub::CreateAlgorithm, request);
   handle_ = response.algorithm();
   workgroup_ = {response.workgroup().x(), response.workgroup().y(), response.workgroup().z()};
+  createdWorkgroup_ = workgroup_;
   tensors_ = std::move(tensors);
   spec_ = std::move(spec);
   push_ = std::move(push);
+  createdPush_ = push_;
 }
 
 void Algorithm::rebuild(const std::vector<std::shared_ptr<Tensor>>& tensors, ShaderSource shader,
@@ -116,6 +120,55 @@ TypedConstants Algorithm::specializationConstants() const {
 
 TypedConstants Algorithm::pushConstants() const {
   std::lock_guard<std::mutex> lock(mutex_);
+  return push_;
+}
+
+void Algorithm::setWorkgroup(const Workgroup& workgroup, uint32_t minSize) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (workgroup[0] > 0) {
+    workgroup_ = {workgroup[0], workgroup[1] > 0 ? workgroup[1] : 1,
+                  workgroup[2] > 0 ? workgroup[2] : 1};
+  } else {
+    workgroup_ = {minSize, 1, 1};
+  }
+}
+
+void Algorithm::setPushConstants(const void* data, uint32_t size, uint32_t memorySize) {
+  if (memorySize != 4 && memorySize != 8) {
+    throw InvalidArgumentError(StatusCode::kInvalidArgument,
+                               "setPushConstants: elements of " + std::to_string(memorySize) +
+                                   " bytes; push constants are 4-byte or 8-byte values");
+  }
+  TypedConstants constants;
+  constants.dataType =
+      memorySize == 8 ? Tensor::TensorDataTypes::eDouble : Tensor::TensorDataTypes::eUnsignedInt;
+  constants.bytes.resize(static_cast<size_t>(size) * memorySize);
+  if (!constants.bytes.empty()) std::memcpy(constants.bytes.data(), data, constants.bytes.size());
+  setPushConstants(std::move(constants));
+}
+
+void Algorithm::setPushConstants(TypedConstants pushConstants) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (pushConstants.size() != push_.size()) {
+    throw InvalidArgumentError(StatusCode::kInvalidArgument,
+                               "setPushConstants: " + std::to_string(pushConstants.size()) +
+                                   " bytes given; the algorithm's push constants have " +
+                                   std::to_string(push_.size()) + " bytes");
+  }
+  push_ = std::move(pushConstants);
+}
+
+std::optional<Workgroup> Algorithm::recordWorkgroup() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (workgroup_ == createdWorkgroup_) return std::nullopt;
+  return workgroup_;
+}
+
+std::optional<TypedConstants> Algorithm::recordPushConstants() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (push_.dataType == createdPush_.dataType && push_.bytes == createdPush_.bytes) {
+    return std::nullopt;
+  }
   return push_;
 }
 

@@ -4,10 +4,10 @@
 
 #include "client-cpp/src/access.h"
 #include "client-cpp/src/eval_transport.h"
-#include "kp/error.hpp"
 #include "client-cpp/src/session.h"
 #include "client-cpp/src/tensor_stream.h"
 #include "client-cpp/src/wire.h"
+#include "kp/error.hpp"
 
 namespace kp {
 
@@ -70,18 +70,22 @@ void evalOp(const detail::Session& session, Field field, std::initializer_list<u
 
 Tensor::Tensor(std::shared_ptr<detail::Session> session, std::vector<uint8_t> hostBytes,
                uint32_t count, TensorDataTypes dataType, TensorTypes tensorType)
-    : session_(std::move(session)),
-      hostBytes_(hostBytes.size()),
-      size_(count),
-      dataType_(dataType),
-      tensorType_(tensorType) {
-  if (hostBytes_ != static_cast<size_t>(count) * hostElementSize(dataType)) {
+    : session_(std::move(session)), dataType_(dataType), tensorType_(tensorType) {
+  create(std::move(hostBytes), count);
+}
+
+void Tensor::create(std::vector<uint8_t> hostBytes, uint32_t count) {
+  const TensorDataTypes dataType = dataType_;
+  const TensorTypes tensorType = tensorType_;
+  if (hostBytes.size() != static_cast<size_t>(count) * hostElementSize(dataType)) {
     throw InvalidArgumentError(StatusCode::kInvalidArgument,
-                               "tensor: " + std::to_string(hostBytes_) + " bytes given for " +
+                               "tensor: " + std::to_string(hostBytes.size()) + " bytes given for " +
                                    std::to_string(count) + " " + toString(dataType) +
                                    " elements of " + std::to_string(hostElementSize(dataType)) +
                                    " bytes");
   }
+  hostBytes_ = hostBytes.size();
+  size_ = count;
   // On the daemon's host the host copy moves into shared memory; bool tensors excepted (their
   // host layout is not the GPU's), and storage tensors, which have none in the daemon.
   const bool shared = session_->local() != nullptr && dataType != TensorDataTypes::eBool &&
@@ -144,6 +148,35 @@ Tensor::~Tensor() {
 
 void Tensor::destroy() {
   release(true);
+}
+
+void Tensor::rebuild(const void* data, uint32_t elementTotalCount, uint32_t elementMemorySize) {
+  if (elementMemorySize != dataTypeMemorySize()) {
+    throw InvalidArgumentError(StatusCode::kInvalidArgument,
+                               "rebuild: elements of " + std::to_string(elementMemorySize) +
+                                   " bytes given; the tensor's " + toString(dataType_) +
+                                   " elements have " + std::to_string(dataTypeMemorySize()));
+  }
+  if (!session_->isOpen()) {
+    throw FailedPreconditionError(StatusCode::kFailedPrecondition,
+                                  "rebuild: the tensor's Manager was destroyed");
+  }
+  // `data` may point into the current host copy, which release() frees.
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  std::vector<uint8_t> hostBytes(static_cast<size_t>(elementTotalCount) * elementMemorySize);
+  if (!hostBytes.empty()) std::memcpy(hostBytes.data(), bytes, hostBytes.size());
+  release(false);
+  arena_.reset();
+  ownHost_.clear();
+  host_ = nullptr;
+  handle_ = 0;
+  destroyed_ = false;  // so that a failure inside create() frees the new tensor
+  try {
+    create(std::move(hostBytes), elementTotalCount);
+  } catch (...) {
+    destroyed_ = true;
+    throw;
+  }
 }
 
 void Tensor::release(bool keepHostCopy) {

@@ -73,6 +73,9 @@ class Algorithm(RemoteObject):
         self._destroyed = False
         self._handle = 0
         self._push_size = as_constants_array(push_consts, "push_consts").nbytes
+        # The push constants the next OpAlgoDispatch without its own pushes, when an earlier
+        # dispatch's override replaced those of creation (Kompute's record() keeps them).
+        self._record_push: Optional[types_pb2.Constants] = None
         if not self._tensors and not spirv:
             # An empty algorithm, as Kompute's mgr.algorithm(): OpMult fills in its own.
             self._workgroup: Tuple[int, int, int] = (0, 0, 0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, List, Optional
 
-from ._constants import constants_proto
+from ._constants import as_constants_array, constants_proto
 from ._session import Session
 from .algorithm import Algorithm
 from ._types import TensorTypes
@@ -107,8 +107,12 @@ class OpTensorCopy(OpBase):
 
 
 class OpAlgoDispatch(OpBase):
-    """Dispatches an algorithm; `push_consts`, if given, override its push constants for
-    this record only (same byte size; a list is float32, a numpy array keeps its dtype)."""
+    """Dispatches an algorithm with its push constants as they are when the op is made.
+
+    `push_consts`, if given, are pushed instead (same byte size; a list is float32, a numpy
+    array keeps its dtype) and, as in Kompute, become the algorithm's push constants for the
+    dispatches made after this one.
+    """
 
     def __init__(self, algorithm: Algorithm, push_consts: Any = None):
         if not isinstance(algorithm, Algorithm):
@@ -122,6 +126,11 @@ class OpAlgoDispatch(OpBase):
             if push_consts is not None and len(push_consts) > 0
             else None
         )
+        if self._push is not None:
+            if as_constants_array(push_consts, "push_consts").nbytes == algorithm._push_size:
+                algorithm._record_push = self._push  # (a wrong size fails at eval, naming it)
+        else:
+            self._push = algorithm._record_push
 
     def _protos(self, session: Session) -> List[types_pb2.Op]:
         dispatch = types_pb2.OpAlgoDispatch(

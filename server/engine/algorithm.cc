@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <string>
 
-#include "server/engine/device.h"
 #include "server/base/error.h"
+#include "server/engine/device.h"
 #include "server/engine/shader/interface_check.h"
 #include "server/engine/shader/spirv_interface.h"
 #include "server/engine/shader/unroll_hints.h"
@@ -46,24 +46,7 @@ std::shared_ptr<Algorithm> Algorithm::create(std::shared_ptr<Device> device,
     }
   }
 
-  if (workgroup.x == 0) {
-    KP_REQUIRE(!tensors.empty(), ErrorCode::kInvalidArgument,
-               "workgroup.x is 0 and there is no tensor to take the default size from");
-    KP_REQUIRE(tensors[0]->size() <= UINT32_MAX, ErrorCode::kInvalidArgument,
-               "workgroup.x defaults to the size of tensors[0] (" +
-                   std::to_string(tensors[0]->size()) + "), which does not fit in 32 bits");
-    workgroup.x = static_cast<uint32_t>(tensors[0]->size());
-  }
-  if (workgroup.y == 0) workgroup.y = 1;
-  if (workgroup.z == 0) workgroup.z = 1;
-  const uint32_t counts[3] = {workgroup.x, workgroup.y, workgroup.z};
-  const char* axes[3] = {"x", "y", "z"};
-  for (int i = 0; i < 3; ++i) {
-    KP_REQUIRE(counts[i] <= info.maxWorkGroupCount[i], ErrorCode::kInvalidArgument,
-               std::string("workgroup.") + axes[i] + " = " + std::to_string(counts[i]) +
-                   " exceeds the device's maxComputeWorkGroupCount[" + std::to_string(i) +
-                   "] = " + std::to_string(info.maxWorkGroupCount[i]));
-  }
+  workgroup = checkedWorkgroup(workgroup, tensors, info, "workgroup");
   KP_REQUIRE(specConstants.bytes.size() % elementSize(specConstants.type) == 0,
              ErrorCode::kInvalidArgument,
              "spec_constants: " + std::to_string(specConstants.bytes.size()) +
@@ -96,8 +79,8 @@ std::shared_ptr<Algorithm> Algorithm::create(std::shared_ptr<Device> device,
   // Loop-unrolling hints go before the driver sees the module: it follows them without bound.
   std::vector<uint32_t> module = spirv;
   dropUnrollHints(module);
-  algorithm->pipeline_ = device->pipelines().get(
-      module, bindings, algorithm->pushConstantSize(), algorithm->specConstants_);
+  algorithm->pipeline_ = device->pipelines().get(module, bindings, algorithm->pushConstantSize(),
+                                                 algorithm->specConstants_);
 
   VkDescriptorPoolSize poolSize{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, bindings > 0 ? bindings : 1};
   VkDescriptorPoolCreateInfo poolInfo{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
@@ -134,6 +117,34 @@ std::shared_ptr<Algorithm> Algorithm::create(std::shared_ptr<Device> device,
   return algorithm;
 }
 
+Workgroup Algorithm::checkedWorkgroup(Workgroup workgroup,
+                                      const std::vector<std::shared_ptr<Tensor>>& tensors,
+                                      const DeviceInfo& info, const std::string& field) {
+  if (workgroup.x == 0) {
+    KP_REQUIRE(!tensors.empty(), ErrorCode::kInvalidArgument,
+               field + ".x is 0 and there is no tensor to take the default size from");
+    KP_REQUIRE(tensors[0]->size() <= UINT32_MAX, ErrorCode::kInvalidArgument,
+               field + ".x defaults to the size of tensors[0] (" +
+                   std::to_string(tensors[0]->size()) + "), which does not fit in 32 bits");
+    workgroup.x = static_cast<uint32_t>(tensors[0]->size());
+  }
+  if (workgroup.y == 0) workgroup.y = 1;
+  if (workgroup.z == 0) workgroup.z = 1;
+  const uint32_t counts[3] = {workgroup.x, workgroup.y, workgroup.z};
+  const char* axes[3] = {"x", "y", "z"};
+  for (int i = 0; i < 3; ++i) {
+    KP_REQUIRE(counts[i] <= info.maxWorkGroupCount[i], ErrorCode::kInvalidArgument,
+               field + "." + axes[i] + " = " + std::to_string(counts[i]) +
+                   " exceeds the device's maxComputeWorkGroupCount[" + std::to_string(i) +
+                   "] = " + std::to_string(info.maxWorkGroupCount[i]));
+  }
+  return workgroup;
+}
+
+Workgroup Algorithm::resolveWorkgroup(Workgroup requested, const std::string& field) const {
+  return checkedWorkgroup(requested, tensors_, device_->info(), field);
+}
+
 void Algorithm::checkPushConstants(const Constants& pushConstants) const {
   KP_REQUIRE(pushConstants.bytes.size() == pushConstants_.bytes.size(), ErrorCode::kInvalidArgument,
              "push_constants: " + std::to_string(pushConstants.bytes.size()) +
@@ -161,11 +172,11 @@ void Algorithm::checkUsable() const {
   }
 }
 
-void Algorithm::recordDispatch(VkCommandBuffer commandBuffer,
-                               const Constants* pushOverride) const {
+void Algorithm::recordDispatch(VkCommandBuffer commandBuffer, const Constants* pushOverride,
+                               const Workgroup* workgroupOverride) const {
   vkCmdBindPipeline(commandBuffer, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline_->pipeline.get());
-  vkCmdBindDescriptorSets(commandBuffer, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline_->layout.get(),
-                          0, 1, &descriptorSet_, 0, nullptr);
+  vkCmdBindDescriptorSets(commandBuffer, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline_->layout.get(), 0,
+                          1, &descriptorSet_, 0, nullptr);
   const Constants& push = pushOverride ? *pushOverride : pushConstants_;
   if (pushRangeBytes_ > 0) {
     std::vector<uint8_t> bytes(pushRangeBytes_, 0);  // what the constants do not cover: zeros
@@ -173,7 +184,8 @@ void Algorithm::recordDispatch(VkCommandBuffer commandBuffer,
     vkCmdPushConstants(commandBuffer, pipeline_->layout.get(), VK_SHADER_STAGE_COMPUTE_BIT, 0,
                        pushRangeBytes_, bytes.data());
   }
-  vkCmdDispatch(commandBuffer, workgroup_.x, workgroup_.y, workgroup_.z);
+  const Workgroup& workgroup = workgroupOverride ? *workgroupOverride : workgroup_;
+  vkCmdDispatch(commandBuffer, workgroup.x, workgroup.y, workgroup.z);
 }
 
 }  // namespace kp::engine

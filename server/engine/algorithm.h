@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "server/engine/constants.h"
@@ -18,6 +19,7 @@
 namespace kp::engine {
 
 class Device;
+struct DeviceInfo;
 
 // Number of workgroups to dispatch in x, y, z. Zeros mean "default": x = size of the first
 // tensor, y = z = 1.
@@ -37,8 +39,7 @@ class Algorithm {
   static std::shared_ptr<Algorithm> create(std::shared_ptr<Device> device,
                                            std::vector<std::shared_ptr<Tensor>> tensors,
                                            const std::vector<uint32_t>& spirv,
-                                           Workgroup workgroup = {},
-                                           Constants specConstants = {},
+                                           Workgroup workgroup = {}, Constants specConstants = {},
                                            Constants pushConstants = {});
 
   Algorithm(const Algorithm&) = delete;
@@ -52,6 +53,11 @@ class Algorithm {
   // block if that is larger (the rest is pushed as zeros).
   uint32_t pushConstantSize() const { return pushRangeBytes_; }
 
+  // The workgroup a dispatch of this algorithm runs with `requested` (zeros take the defaults
+  // as at creation); InvalidArgument naming `field` when an axis exceeds the device's
+  // maxComputeWorkGroupCount.
+  Workgroup resolveWorkgroup(Workgroup requested, const std::string& field) const;
+
   // Replaces the default push constants; the byte size must match the one fixed at creation.
   void setPushConstants(Constants pushConstants);
   // InvalidArgument unless `pushConstants` has this algorithm's push-constant byte size.
@@ -63,11 +69,18 @@ class Algorithm {
   void checkUsable() const;
 
   // Binds the pipeline and descriptor set, pushes `pushOverride` (or the defaults) and
-  // dispatches the workgroup.
-  void recordDispatch(VkCommandBuffer commandBuffer, const Constants* pushOverride) const;
+  // dispatches `workgroupOverride` (or the algorithm's workgroup; resolved already).
+  void recordDispatch(VkCommandBuffer commandBuffer, const Constants* pushOverride,
+                      const Workgroup* workgroupOverride = nullptr) const;
 
  private:
   Algorithm() = default;
+
+  // `requested` with defaults applied: x = size of tensors[0], y = z = 1; checked against
+  // the device's maxComputeWorkGroupCount. Errors name `field`.
+  static Workgroup checkedWorkgroup(Workgroup requested,
+                                    const std::vector<std::shared_ptr<Tensor>>& tensors,
+                                    const DeviceInfo& info, const std::string& field);
 
   std::shared_ptr<Device> device_;
   std::vector<std::shared_ptr<Tensor>> tensors_;

@@ -116,6 +116,59 @@ TEST_F(ConstantsTest, KomputeOverrideOneByOne) {
   expectNear(t->vector(), {0.4f, 0.4f, 0.4f});
 }
 
+TEST_F(ConstantsTest, OverrideBecomesTheAlgorithmsAsInKompute) {
+  // Kompute's OpAlgoDispatch::record() sets the algorithm's push constants to its override:
+  // a later dispatch without one pushes them again.
+  auto t = mgr().tensor({0, 0, 0});
+  auto algo = mgr().algorithm({t}, kPushFloat, {1, 1, 1}, {}, {0.1f, 0.2f, 0.3f});
+  mgr()
+      .sequence()
+      ->record<OpAlgoDispatch>(algo, std::vector<float>{1.0f, 2.0f, 4.0f})
+      ->record<OpAlgoDispatch>(algo)
+      ->record<OpTensorSyncLocal>({t})
+      ->eval();
+  expectNear(t->vector(), {2.0f, 4.0f, 8.0f});
+  EXPECT_EQ(algo->getPushConstants<float>(), std::vector<float>({1.0f, 2.0f, 4.0f}));
+}
+
+TEST_F(ConstantsTest, SetPushConstantsAppliesToOpsMadeAfterIt) {
+  auto t = mgr().tensor({0, 0, 0});
+  auto algo = mgr().algorithm({t}, kPushFloat, {1, 1, 1}, {}, {1.0f, 2.0f, 3.0f});
+  auto before = mgr().sequence()->record<OpAlgoDispatch>(algo);
+  algo->setPushConstants<float>({10.0f, 20.0f, 30.0f});
+  EXPECT_EQ(algo->getPushConstants<float>(), std::vector<float>({10.0f, 20.0f, 30.0f}));
+  auto after = mgr().sequence()->record<OpAlgoDispatch>(algo);
+  after->eval();
+  before->eval();  // recorded before the change: the constants it was recorded with
+  after->eval();
+  mgr().sequence()->eval<OpTensorSyncLocal>({t});
+  expectNear(t->vector(), {21.0f, 42.0f, 63.0f});
+}
+
+TEST_F(ConstantsTest, SetPushConstantsFromRawBytes) {
+  auto t = mgr().tensor({0, 0, 0});
+  auto algo = mgr().algorithm({t}, kPushFloat, {1, 1, 1}, {}, {0.0f, 0.0f, 0.0f});
+  const float values[3] = {0.5f, 1.5f, 2.5f};
+  algo->setPushConstants(values, 3, sizeof(float));
+  mgr().sequence()->record<OpAlgoDispatch>(algo)->record<OpTensorSyncLocal>({t})->eval();
+  expectNear(t->vector(), {0.5f, 1.5f, 2.5f});
+}
+
+TEST_F(ConstantsTest, SetPushConstantsOfAnotherSizeIsRejected) {
+  auto t = mgr().tensor({0, 0, 0});
+  auto algo = mgr().algorithm({t}, kPushFloat, {1, 1, 1}, {}, {0.0f, 0.0f, 0.0f});
+  try {
+    algo->setPushConstants<float>({1.0f, 2.0f});
+    FAIL() << "expected InvalidArgumentError";
+  } catch (const InvalidArgumentError& error) {
+    EXPECT_STREQ(error.what(),
+                 "setPushConstants: 8 bytes given; the algorithm's push constants have 12 bytes");
+  }
+  const uint16_t halves[3] = {1, 2, 3};
+  EXPECT_THROW(algo->setPushConstants(halves, 3, sizeof(uint16_t)), InvalidArgumentError);
+  EXPECT_EQ(algo->getPushConstants<float>(), std::vector<float>({0.0f, 0.0f, 0.0f}));
+}
+
 TEST_F(ConstantsTest, Int32PushConstantsStayIntegers) {
   auto t = mgr().tensorT<int32_t>({0, 0, 0});
   // 100000001 is not a float32: it arrives exactly only as an int.

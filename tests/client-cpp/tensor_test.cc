@@ -200,5 +200,49 @@ TEST_F(TensorTest, SyncOpsSkipStorageTensors) {
   EXPECT_EQ(seen->vector(), std::vector<float>({5, 6}));
 }
 
+TEST_F(TensorTest, RebuildReplacesSizeAndData) {
+  auto t = mgr().tensor({1, 2, 3});
+  const std::vector<float> values = {5, 6, 7, 8};
+  t->rebuild(values.data(), 4, sizeof(float));
+  EXPECT_TRUE(t->isInit());
+  EXPECT_EQ(t->size(), 4u);
+  EXPECT_EQ(t->memorySize(), 16u);
+  EXPECT_EQ(t->vector(), values);
+  auto algo = mgr().algorithm({t}, kIncrementGlsl);
+  EXPECT_EQ(algo->getWorkgroup(), (Workgroup{4, 1, 1}));
+  mgr().sequence()->record<OpAlgoDispatch>(algo)->record<OpTensorSyncLocal>({t})->eval();
+  EXPECT_EQ(t->vector(), std::vector<float>({6, 7, 8, 9}));
+  // From its own host copy, and after destroy().
+  t->destroy();
+  t->rebuild(t->rawData(), 2, sizeof(float));
+  EXPECT_TRUE(t->isInit());
+  mgr().sequence()->record<OpTensorSyncDevice>({t})->record<OpTensorSyncLocal>({t})->eval();
+  EXPECT_EQ(t->vector(), std::vector<float>({6, 7}));
+}
+
+TEST_F(TensorTest, RebuildKeepsTheDataTypeAndElementSize) {
+  auto t = mgr().tensorT<double>({1.0, 2.0});
+  const std::vector<float> floats = {1, 2};
+  EXPECT_THROW(t->rebuild(floats.data(), 2, sizeof(float)), InvalidArgumentError);
+  EXPECT_EQ(t->size(), 2u);
+  EXPECT_TRUE(t->isInit());
+}
+
+TEST_F(TensorTest, AlgorithmMadeBeforeARebuildIsRefusedNamingTheTensor) {
+  auto t = mgr().tensor({1, 2, 3});
+  auto algo = mgr().algorithm({t}, kIncrementGlsl);
+  const std::vector<float> values = {0, 0, 0};
+  t->rebuild(values.data(), 3, sizeof(float));
+  auto seq = mgr().sequence()->record<OpAlgoDispatch>(algo);
+  try {
+    seq->eval();
+    FAIL() << "expected FailedPreconditionError";
+  } catch (const FailedPreconditionError& error) {
+    EXPECT_NE(std::string(error.what()).find("the algorithm's tensors[0] was destroyed"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
 }  // namespace
 }  // namespace kp::test

@@ -49,5 +49,41 @@ TEST_F(WorkgroupTest, DefaultsToFirstTensorSize) {
   EXPECT_EQ(a->vector(), std::vector<float>({1, 1, 0, 0, 0}));
 }
 
+TEST_F(WorkgroupTest, SetWorkgroupAppliesToOpsMadeAfterIt) {
+  auto a = mgr().tensor({0, 0, 0, 0, 0});
+  auto algo = mgr().algorithm({a}, kIncrementGlsl);
+  auto before = mgr().sequence()->record<OpAlgoDispatch>(algo);
+  algo->setWorkgroup({2, 0, 0});  // Kompute's rule: {x, y or 1, z or 1}
+  EXPECT_EQ(algo->getWorkgroup(), (Workgroup{2, 1, 1}));
+  auto after = mgr().sequence()->record<OpAlgoDispatch>(algo)->record<OpTensorSyncLocal>({a});
+  after->eval();
+  EXPECT_EQ(a->vector(), std::vector<float>({1, 1, 0, 0, 0}));
+  before->eval();  // recorded before the change: all five
+  after->eval();
+  EXPECT_EQ(a->vector(), std::vector<float>({3, 3, 1, 1, 1}));
+  algo->setWorkgroup({0, 7, 7}, 4);  // x = 0: {minSize, 1, 1}
+  EXPECT_EQ(algo->getWorkgroup(), (Workgroup{4, 1, 1}));
+  mgr().sequence()->record<OpAlgoDispatch>(algo)->record<OpTensorSyncLocal>({a})->eval();
+  EXPECT_EQ(a->vector(), std::vector<float>({4, 4, 2, 2, 1}));
+}
+
+TEST_F(WorkgroupTest, SetWorkgroupOverTheDeviceLimitFailsAtEval) {
+  auto a = mgr().tensor({0, 0});
+  auto algo = mgr().algorithm({a}, kIncrementGlsl);
+  algo->setWorkgroup({1, 1, UINT32_MAX});
+  auto seq = mgr().sequence()->record<OpAlgoDispatch>(algo);
+  try {
+    seq->eval();
+    FAIL() << "expected InvalidArgumentError";
+  } catch (const InvalidArgumentError& error) {
+    EXPECT_NE(std::string(error.what())
+                  .find("ops[0].algo_dispatch: workgroup.z = 4294967295 exceeds the device's "
+                        "maxComputeWorkGroupCount[2]"),
+              std::string::npos)
+        << error.what();
+  }
+  EXPECT_EQ(a->vector(), std::vector<float>({0, 0}));
+}
+
 }  // namespace
 }  // namespace kp::test

@@ -45,7 +45,7 @@ def test_v07_09_name_exists(name):
 def readme_table() -> List[List[str]]:
     with open(os.path.join(REPO, "README.md")) as f:
         text = f.read()
-    section = text.split("### Every Kompute Python name", 1)[1].split("\n## ", 1)[0]
+    section = text.split("### Every Kompute Python name", 1)[1].split("\n#", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
     return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows[1:]]
 

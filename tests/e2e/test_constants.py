@@ -69,6 +69,22 @@ def test_int32_push_constants_stay_integers(mgr):
     assert t.data().tolist() == [-2, 1, 100000000]
 
 
+def test_override_becomes_the_algorithms_push_constants_as_in_kompute(mgr):
+    # Kompute's OpAlgoDispatch record sets the algorithm's push constants to its override, so
+    # a later dispatch without one pushes them again; an override of the wrong size does not.
+    t = mgr.tensor([0, 0, 0])
+    algo = mgr.algorithm([t], PUSH_FLOAT, (1, 1, 1), [], [0.1, 0.2, 0.3])
+    (mgr.sequence()
+        .record(kp.OpAlgoDispatch(algo, [1.0, 2.0, 4.0]))
+        .record(kp.OpAlgoDispatch(algo))
+        .record(kp.OpTensorSyncLocal([t]))
+        .eval())
+    np.testing.assert_allclose(t.data(), [2.0, 4.0, 8.0])
+    kp.OpAlgoDispatch(algo, [9.0])  # the wrong size: fails at eval, changes nothing
+    mgr.sequence().record(kp.OpAlgoDispatch(algo)).record(kp.OpTensorSyncLocal([t])).eval()
+    np.testing.assert_allclose(t.data(), [3.0, 6.0, 12.0])
+
+
 def test_push_constant_override_of_another_size_is_rejected(mgr):
     t = mgr.tensor([0, 0, 0])
     algo = mgr.algorithm([t], PUSH_FLOAT, (1, 1, 1), [], [0.0, 0.0, 0.0])

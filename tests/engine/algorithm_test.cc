@@ -304,6 +304,34 @@ TEST_F(AlgorithmTest, DefaultWorkgroupIsFirstTensorSize) {
   EXPECT_EQ(out->vector<float>(), (std::vector<float>{2, 4, 6, 8, 10}));
 }
 
+TEST_F(AlgorithmTest, DispatchWorkgroupOverridesTheAlgorithmsForThatRecordOnly) {
+  auto in = Tensor::create(device_, std::vector<float>{1, 2, 3, 4, 5});
+  auto out = Tensor::create(device_, DataType::kFloat32, 5, TensorType::kDevice);
+  auto algorithm = Algorithm::create(device_, {in, out}, compile(kDoubleShader));
+  // Two workgroups: only out[0] and out[1] are written; the algorithm keeps its own five.
+  run({std::make_shared<OpAlgoDispatch>(algorithm, std::nullopt, Workgroup{2, 0, 0})}, out);
+  EXPECT_EQ(out->vector<float>(), (std::vector<float>{2, 4, 0, 0, 0}));
+  EXPECT_EQ(algorithm->workgroup().x, 5u);
+  // Zeros take the defaults: x = the size of tensors[0].
+  run({std::make_shared<OpAlgoDispatch>(algorithm, std::nullopt, Workgroup{})}, out);
+  EXPECT_EQ(out->vector<float>(), (std::vector<float>{2, 4, 6, 8, 10}));
+}
+
+TEST_F(AlgorithmTest, DispatchWorkgroupOverTheLimitIsInvalidArgument) {
+  auto tensor = Tensor::create(device_, std::vector<float>{1, 2});
+  auto algorithm = Algorithm::create(
+      device_, {tensor, Tensor::create(device_, std::vector<float>{0, 0})}, compile(kDoubleShader));
+  const uint32_t limit = device_->info().maxWorkGroupCount[2];
+  if (limit == UINT32_MAX) GTEST_SKIP() << "the device allows every 32-bit workgroup count";
+  expectError(
+      [&] {
+        OpAlgoDispatch(algorithm, std::nullopt, Workgroup{1, 1, limit + 1});
+      },
+      ErrorCode::kInvalidArgument,
+      "workgroup.z = " + std::to_string(limit + 1ull) +
+          " exceeds the device's maxComputeWorkGroupCount[2] = " + std::to_string(limit));
+}
+
 TEST_F(AlgorithmTest, TensorBoundTwiceIsInvalidArgument) {
   auto a = Tensor::create(device_, std::vector<float>{1, 2});
   auto b = Tensor::create(device_, std::vector<float>{1, 2});

@@ -91,14 +91,23 @@ std::vector<Row> sequenceRows() {
        R"(^ops\[0\]\.algo_dispatch\.algorithm: algorithm \d+ does not exist)"},
       {"dispatch of an algorithm whose tensor was destroyed",
        [](ValidationContext& c) { return c.record({dispatch(c.orphanAlgorithm)}); }, kPrecondition,
-       R"(^ops\[0\]: the algorithm's tensors\[0\] was destroyed$)"},
+       R"(^ops\[0\]\.algo_dispatch: the algorithm's tensors\[0\] was destroyed$)"},
       {"dispatch with push constants of another size",
        [](ValidationContext& c) {
          return c.record({dispatch(c.algorithm, constants(kF32, f32({1, 2})))});
        },
        kInvalid,
-       R"(^ops\[0\]: push_constants: 8 bytes given, but the algorithm was created with )"
+       R"(^ops\[0\]\.algo_dispatch: push_constants: 8 bytes given, but the algorithm was created with )"
        R"(12 bytes)"},
+      {"dispatch with a workgroup over the device's limit",
+       [](ValidationContext& c) {
+         v1::Op op = dispatch(c.algorithm);
+         op.mutable_algo_dispatch()->mutable_workgroup()->set_y(UINT32_MAX);
+         return c.record({op});
+       },
+       kInvalid,
+       R"(^ops\[0\]\.algo_dispatch: workgroup\.y = 4294967295 exceeds the device's )"
+       R"(maxComputeWorkGroupCount\[1\] = \d+$)"},
       {"dispatch with push constants of an unknown type",
        [](ValidationContext& c) {
          return c.record(

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,8 +60,8 @@ class Algorithm {
                const std::vector<uint32_t>& spirv, const Workgroup& workgroup = {},
                const std::vector<S>& specializationConstants = {},
                const std::vector<P>& pushConstants = {}) {
-    rebuild(tensors, ShaderSource{spirv, {}}, workgroup, TypedConstants::of(specializationConstants),
-            TypedConstants::of(pushConstants));
+    rebuild(tensors, ShaderSource{spirv, {}}, workgroup,
+            TypedConstants::of(specializationConstants), TypedConstants::of(pushConstants));
   }
   /// rebuild() with any shader source (SPIR-V or GLSL).
   void rebuild(const std::vector<std::shared_ptr<Tensor>>& tensors, ShaderSource shader,
@@ -74,7 +75,7 @@ class Algorithm {
 
   /// The tensors the algorithm binds, in binding order.
   std::vector<std::shared_ptr<Tensor>> getTensors() const;
-  /// The workgroup dispatched, defaults applied by the daemon.
+  /// The workgroup an OpAlgoDispatch made now dispatches (defaults applied).
   Workgroup getWorkgroup() const;
   /// The specialisation constants as T (the type they were given as).
   template <typename T>
@@ -88,9 +89,30 @@ class Algorithm {
   }
   /// The specialisation constants as given.
   TypedConstants specializationConstants() const;
-  /// The default push constants as given. Every OpAlgoDispatch override must have their
-  /// byte size.
+  /// The push constants the next OpAlgoDispatch without its own records (those given at
+  /// creation, or the last setPushConstants() or OpAlgoDispatch override, as in Kompute).
+  /// Every override must have their byte size.
   TypedConstants pushConstants() const;
+
+  /// Sets the workgroup that OpAlgoDispatch ops made after this call dispatch (Kompute's
+  /// setWorkgroup): {x, y or 1, z or 1} when x > 0, else {minSize, 1, 1}. Sequences that
+  /// recorded the algorithm before keep the workgroup they recorded. Each axis must fit the
+  /// device's maxComputeWorkGroupCount (checked when a sequence that dispatches it is
+  /// evaluated, naming the op).
+  void setWorkgroup(const Workgroup& workgroup, uint32_t minSize = 1);
+
+  /// Sets the push constants that OpAlgoDispatch ops made after this call push (Kompute's
+  /// setPushConstants); they must have the byte size of pushConstants(), else
+  /// InvalidArgumentError. T as for TypedConstants::of.
+  template <typename T>
+  void setPushConstants(const std::vector<T>& pushConstants) {
+    setPushConstants(TypedConstants::of(pushConstants));
+  }
+  /// setPushConstants() from `size` elements of `memorySize` bytes each at `data` (4-byte
+  /// elements travel as uint32, 8-byte ones as double).
+  void setPushConstants(const void* data, uint32_t size, uint32_t memorySize);
+  /// setPushConstants() with constants already typed.
+  void setPushConstants(TypedConstants pushConstants);
 
  private:
   friend struct detail::Access;
@@ -103,10 +125,17 @@ class Algorithm {
   mutable std::mutex mutex_;
   uint64_t handle_ = 0;
   bool destroyed_ = false;
+  // What an OpAlgoDispatch made now records beyond the daemon's defaults: the workgroup and
+  // push constants set here since creation, if any (nullopt: the daemon's).
+  std::optional<Workgroup> recordWorkgroup() const;
+  std::optional<TypedConstants> recordPushConstants() const;
+
   std::vector<std::shared_ptr<Tensor>> tensors_;
-  Workgroup workgroup_{0, 0, 0};
+  Workgroup workgroup_{0, 0, 0};         // dispatched now (setWorkgroup() may change it)
+  Workgroup createdWorkgroup_{0, 0, 0};  // the daemon's, from creation
   TypedConstants spec_;
-  TypedConstants push_;
+  TypedConstants push_;         // pushed now (setPushConstants() may change them)
+  TypedConstants createdPush_;  // the daemon's, from creation
 };
 
 }  // namespace kp

@@ -73,6 +73,13 @@ class Tensor {
   /// a host copy in shared memory moves into this process first, so pointers that data()
   /// returned before destroy() must not be used after it.
   void destroy();
+  /// Replaces the tensor with a new one of `elementTotalCount` elements copied from `data`
+  /// (Kompute's rebuild): the daemon frees the old GPU memory and allocates new; data type and
+  /// placement stay. `elementMemorySize` must be dataTypeMemorySize(), else
+  /// InvalidArgumentError. Works after destroy() too. Algorithms created with the tensor
+  /// before keep binding the old one, which is gone (evaluating them fails with
+  /// FailedPreconditionError naming it): rebuild them too, as Kompute requires.
+  void rebuild(const void* data, uint32_t elementTotalCount, uint32_t elementMemorySize);
   /// True while the tensor exists in the daemon (not destroyed, session open).
   bool isInit() const;
   /// True when the host copy lives in memory shared with kpd (the same-host fast path),
@@ -148,6 +155,8 @@ class Tensor {
  private:
   friend struct detail::Access;
 
+  // Creates the tensor in the daemon with `hostBytes` (`count` elements) as its contents.
+  void create(std::vector<uint8_t> hostBytes, uint32_t count);
   void checkType(TensorDataTypes requested, const char* what) const;
   void checkCount(size_t count, const char* what) const;
   // Frees the tensor in the daemon, once. With `keepHostCopy` (destroy(), not the destructor)

@@ -1,5 +1,6 @@
-// Dispatches an algorithm, optionally with push constants that override the algorithm's
-// defaults for this record only.
+// Dispatches an algorithm, optionally with push constants and a workgroup that override the
+// algorithm's for this record only (Kompute's Algorithm::setPushConstants / setWorkgroup
+// before a record).
 #pragma once
 
 #include <optional>
@@ -11,9 +12,11 @@ namespace kp::engine {
 
 class OpAlgoDispatch : public Op {
  public:
-  // InvalidArgument if `pushConstants` is given with a byte size other than the algorithm's.
+  // InvalidArgument if `pushConstants` is given with a byte size other than the algorithm's,
+  // or `workgroup` exceeds the device's limits (its zeros take the algorithm's defaults).
   explicit OpAlgoDispatch(std::shared_ptr<Algorithm> algorithm,
-                          std::optional<Constants> pushConstants = std::nullopt);
+                          std::optional<Constants> pushConstants = std::nullopt,
+                          std::optional<Workgroup> workgroup = std::nullopt);
 
   const char* name() const override { return "OpAlgoDispatch"; }
   void checkUsable() const override;
@@ -25,6 +28,7 @@ class OpAlgoDispatch : public Op {
  private:
   std::shared_ptr<Algorithm> algorithm_;
   std::optional<Constants> pushConstants_;
+  std::optional<Workgroup> workgroup_;
 };
 
 }  // namespace kp::engine

@@ -4,7 +4,6 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "server/service/session/convert.h"
 #include "server/base/error.h"
 #include "server/engine/ops/op_algo_dispatch.h"
 #include "server/engine/ops/op_memory_barrier.h"
@@ -12,6 +11,7 @@
 #include "server/engine/ops/op_tensor_copy.h"
 #include "server/engine/ops/op_tensor_sync_device.h"
 #include "server/engine/ops/op_tensor_sync_local.h"
+#include "server/service/session/convert.h"
 
 namespace kp::service {
 namespace {
@@ -37,8 +37,8 @@ Resolved resolve(const google::protobuf::RepeatedField<uint64_t>& handles,
     auto [first, inserted] = seen.emplace(handles[i], i);
     if (distinct && !inserted) {
       base::fail(ErrorCode::kInvalidArgument,
-                   element + ": tensor " + std::to_string(handles[i]) + " is also " + field + "[" +
-                       std::to_string(first->second) + "]; an op names each tensor once");
+                 element + ": tensor " + std::to_string(handles[i]) + " is also " + field + "[" +
+                     std::to_string(first->second) + "]; an op names each tensor once");
     }
     resolved.handles.push_back(handles[i]);
   }
@@ -93,26 +93,26 @@ BuiltOps buildOps(const google::protobuf::RepeatedPtrField<v1::Op>& ops,
       case v1::Op::kTensorSyncDevice: {
         Resolved r = resolve(op.tensor_sync_device().tensors(), tensors,
                              field + ".tensor_sync_device.tensors", true);
-        built.ops.push_back(base::withContext([&] { return field; }, [&] {
-          return std::make_shared<engine::OpTensorSyncDevice>(r.tensors);
-        }));
+        built.ops.push_back(base::withContext(
+            [&] { return field; },
+            [&] { return std::make_shared<engine::OpTensorSyncDevice>(r.tensors); }));
         break;
       }
       case v1::Op::kTensorSyncLocal: {
         Resolved r = resolve(op.tensor_sync_local().tensors(), tensors,
                              field + ".tensor_sync_local.tensors", true);
-        built.ops.push_back(base::withContext([&] { return field; }, [&] {
-          return std::make_shared<engine::OpTensorSyncLocal>(r.tensors);
-        }));
+        built.ops.push_back(base::withContext(
+            [&] { return field; },
+            [&] { return std::make_shared<engine::OpTensorSyncLocal>(r.tensors); }));
         for (size_t t = 0; t < r.tensors.size(); ++t)
           addDownload(built, downloaded, r.handles[t], r.tensors[t]);
         break;
       }
       case v1::Op::kTensorCopy: {
         Resolved r = resolve(op.tensor_copy().tensors(), tensors, field + ".tensor_copy.tensors");
-        built.ops.push_back(base::withContext([&] { return field; }, [&] {
-          return std::make_shared<engine::OpTensorCopy>(r.tensors);
-        }));
+        built.ops.push_back(
+            base::withContext([&] { return field; },
+                              [&] { return std::make_shared<engine::OpTensorCopy>(r.tensors); }));
         if (r.tensors[0]->hasHostData()) {
           for (size_t t = 1; t < r.tensors.size(); ++t) {
             if (r.tensors[t]->hasHostData())
@@ -128,25 +128,32 @@ BuiltOps buildOps(const google::protobuf::RepeatedPtrField<v1::Op>& ops,
         if (dispatch.has_push_constants()) {
           push = toEngine(dispatch.push_constants(), field + ".algo_dispatch.push_constants");
         }
-        built.ops.push_back(base::withContext([&] { return field; }, [&] {
-          return std::make_shared<engine::OpAlgoDispatch>(algorithm, push);
-        }));
+        std::optional<engine::Workgroup> workgroup;
+        if (dispatch.has_workgroup()) {
+          workgroup = engine::Workgroup{dispatch.workgroup().x(), dispatch.workgroup().y(),
+                                        dispatch.workgroup().z()};
+        }
+        built.ops.push_back(base::withContext(
+            [&] { return field + ".algo_dispatch"; },
+            [&] { return std::make_shared<engine::OpAlgoDispatch>(algorithm, push, workgroup); }));
         break;
       }
       case v1::Op::kMult: {
         Resolved r = resolve(op.mult().tensors(), tensors, field + ".mult.tensors");
-        built.ops.push_back(
-            base::withContext([&] { return field; }, [&] { return std::make_shared<engine::OpMult>(r.tensors); }));
+        built.ops.push_back(base::withContext(
+            [&] { return field; }, [&] { return std::make_shared<engine::OpMult>(r.tensors); }));
         break;
       }
       case v1::Op::kMemoryBarrier: {
         const v1::OpMemoryBarrier& barrier = op.memory_barrier();
         Resolved r = resolve(barrier.tensors(), tensors, field + ".memory_barrier.tensors", true);
-        built.ops.push_back(base::withContext([&] { return field; }, [&] {
-          return std::make_shared<engine::OpMemoryBarrier>(
-              r.tensors, barrier.src_access_mask(), barrier.dst_access_mask(),
-              barrier.src_stage_mask(), barrier.dst_stage_mask(), barrier.barrier_on_primary());
-        }));
+        built.ops.push_back(base::withContext(
+            [&] { return field; },
+            [&] {
+              return std::make_shared<engine::OpMemoryBarrier>(
+                  r.tensors, barrier.src_access_mask(), barrier.dst_access_mask(),
+                  barrier.src_stage_mask(), barrier.dst_stage_mask(), barrier.barrier_on_primary());
+            }));
         break;
       }
       case v1::Op::OP_NOT_SET:
