@@ -3,16 +3,25 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <limits>
 #include <thread>
 
 #include "kp/v1/types.pb.h"
 #include "server/service/config.h"
+#include "server/version.h"
 
 namespace kp {
 
 int parseFlags(int argc, char** argv, Flags* flags) {
   CLI::App app{"kpd: GPU compute as a service (Kompute's object model over gRPC)"};
+  app.set_version_flag("--version", std::string("kpd ") + kVersion);
+  app.set_config("--config", kDefaultConfigFile,
+                 "Read flags from this file (TOML or INI): one `name = value` per line, the "
+                 "flag's name without its dashes, e.g. `max-sessions = 64`, `listen = "
+                 "[\"unix:/run/kp/kpd.sock\", \"0.0.0.0:7070\"]`. Flags given here win. An "
+                 "unknown name fails start-up. The default file is read if it exists");
+  app.allow_config_extras(CLI::config_extras_mode::error);
   service::ServiceConfig& config = flags->server.service;
   std::vector<std::string> listen;
   app.add_option("--listen", listen,
@@ -139,14 +148,26 @@ int parseFlags(int argc, char** argv, Flags* flags) {
                "Allow plain TCP (no TLS) on addresses other than loopback (dangerous)");
   try {
     app.parse(argc, argv);
+  } catch (const CLI::ConfigError& error) {
+    // CLI11 says "INI was not able to parse KEY" for a name that is no flag.
+    std::string message = error.what();
+    const std::string unknown = "INI was not able to parse ";
+    if (message.rfind(unknown, 0) == 0) {
+      message = "unknown setting '" + message.substr(unknown.size()) +
+                "' (settings are kpd's flags without their dashes: see kpd --help)";
+    }
+    std::fprintf(stderr, "kpd: configuration file %s: %s\n",
+                 app.get_config_ptr()->as<std::string>().c_str(), message.c_str());
+    return error.get_exit_code();
   } catch (const CLI::ParseError& error) {
     return app.exit(error);
   }
   flags->server.localDataSocket = !noLocalData;
   config.runawayMs =
       runawayOption->count() > 0 ? runawayMs : config.evalTimeoutMs + service::kRunawayGraceMs;
-  flags->server.listen = listen.empty() ? std::vector<std::string>{service::defaultListenAddress()}
-                                        : listen;
+  flags->listenGiven = !listen.empty();
+  flags->server.listen =
+      listen.empty() ? std::vector<std::string>{service::defaultListenAddress()} : listen;
   return -1;
 }
 

@@ -9,14 +9,18 @@
 
 namespace kp {
 
+// The configuration file kpd reads when it exists and --config names no other.
+inline constexpr const char* kDefaultConfigFile = "/etc/kp/kpd.conf";
+
 struct Flags {
   service::ServerOptions server;  // its `listen` is filled in: the default when none given
+  bool listenGiven = false;       // --listen was given (else `listen` holds the default)
   std::string logLevel = "info";
   bool listDevices = false;
   bool validation = false;
   unsigned drainMs = 10'000;
   std::string socketMode = "0660";  // checked by service::parseSocketMode
-  std::string faults;  // --inject-fault (hidden; tests only)
+  std::string faults;               // --inject-fault (hidden; tests only)
 };
 
 // Parses kpd's command line into `flags`. Returns -1 when kpd should go on, else the exit code

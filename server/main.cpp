@@ -5,17 +5,22 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "server/base/error.h"
-#include "server/flags.h"
 #include "server/engine/fault_injection.h"
 #include "server/engine/instance.h"
+#include "server/flags.h"
+#include "server/logging.h"
 #include "server/service/server.h"
+#include "server/systemd.h"
 
 namespace {
 
@@ -49,8 +54,7 @@ int main(int argc, char** argv) {
   kp::service::ServerOptions& options = flags.server;
   const kp::service::ServiceConfig& config = options.service;
 
-  spdlog::set_level(spdlog::level::from_str(flags.logLevel));
-  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ kpd: %v");
+  kp::setUpLogging(flags.logLevel);
 
   // Signals are taken by sigwait below; block them before any thread starts.
   sigset_t signals;
@@ -82,20 +86,46 @@ int main(int argc, char** argv) {
                    kp::service::sessionMemoryLimit(config, device));
     }
     if (config.runawayMs > 0) {
-      spdlog::info("runaway work: a device whose queue makes no progress for {} ms "
-                   "(--runaway-ms) is reset, ending the sessions on it",
-                   config.runawayMs);
+      spdlog::info(
+          "runaway work: a device whose queue makes no progress for {} ms "
+          "(--runaway-ms) is reset, ending the sessions on it",
+          config.runawayMs);
     } else {
-      spdlog::warn("runaway work: devices are never reset (--runaway-ms 0): a shader that never "
-                   "finishes keeps its device busy until kpd restarts");
+      spdlog::warn(
+          "runaway work: devices are never reset (--runaway-ms 0): a shader that never "
+          "finishes keeps its device busy until kpd restarts");
+    }
+    // Socket activation (deploy/kpd.socket): serve the sockets systemd passed, in place of
+    // the default address unless --listen names addresses too.
+    const std::vector<kp::ActivatedSocket> activated = kp::activatedSockets();
+    if (!activated.empty() && !flags.listenGiven) options.listen.clear();
+    for (const kp::ActivatedSocket& socket : activated) {
+      options.activatedSockets[socket.path] = socket.fd;
+      const std::string address = "unix:" + socket.path;
+      if (std::find(options.listen.begin(), options.listen.end(), address) == options.listen.end())
+        options.listen.push_back(address);
     }
     auto server = kp::service::Server::start(instance, options);
     sd_notify(0, "READY=1");
+    // The service watchdog (WatchdogSec=) hears from kpd only while the device watchdog, which
+    // takes the locks submissions take, completes its rounds.
+    std::unique_ptr<kp::WatchdogNotifier> watchdog;
+    if (const auto interval = kp::watchdogInterval(); interval.count() > 0) {
+      const auto maxAge = std::max<std::chrono::milliseconds>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(interval / 2),
+          std::chrono::seconds(1));
+      watchdog = std::make_unique<kp::WatchdogNotifier>(
+          interval, [&server, maxAge] { return server->alive(maxAge); },
+          [] { sd_notify(0, "WATCHDOG=1"); });
+      spdlog::info("watchdog: telling systemd every {} ms that the submission path answers",
+                   std::chrono::duration_cast<std::chrono::milliseconds>(interval / 2).count());
+    }
 
     int signal = 0;
     sigwait(&signals, &signal);
     spdlog::info("received {}, shutting down", signal == SIGTERM ? "SIGTERM" : "SIGINT");
     sd_notify(0, "STOPPING=1");
+    watchdog.reset();  // systemd stops watching once the service stops
     server->shutdown(std::chrono::milliseconds(flags.drainMs));
     // Every call has ended, every session is closed and its client told, gRPC has stopped:
     // nothing is left worth a teardown, and two things make one harmful. A driver thread may

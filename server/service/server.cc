@@ -7,10 +7,10 @@
 #include <cstdlib>
 #include <optional>
 
+#include "server/base/error.h"
 #include "server/service/transport/bearer_token.h"
 #include "server/service/transport/call_counter.h"
 #include "server/service/transport/parse_errors.h"
-#include "server/base/error.h"
 
 namespace kp::service {
 namespace {
@@ -96,8 +96,12 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
     const std::string& address = options.listen[i];
     ports.push_back(std::make_unique<int>(0));
     if (isUnix(address)) {
-      server->unixListeners_.push_back(std::make_unique<UnixListener>(
-          address.substr(std::string(kUnixPrefix).size()), options.socket, server->peers_));
+      const std::string path = address.substr(std::string(kUnixPrefix).size());
+      const auto activated = options.activatedSockets.find(path);
+      server->unixListeners_.push_back(
+          activated != options.activatedSockets.end()
+              ? std::make_unique<UnixListener>(activated->second, path, server->peers_)
+              : std::make_unique<UnixListener>(path, options.socket, server->peers_));
       continue;
     }
     builder.AddListeningPort(address, tcpCredentialsOf[i], ports.back().get());
@@ -105,16 +109,16 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
   server->server_ = builder.BuildAndStart();
   if (!server->server_) {
     base::fail(base::ErrorCode::kUnavailable,
-                 "cannot listen on the requested address(es); is another kpd running?");
+               "cannot listen on the requested address(es); is another kpd running?");
   }
   // The local data socket first: a client that connects to a Unix socket is told about it at
   // once and must find it there.
   if (!server->options_.service.dataSocket.empty()) {
     LocalChannelLimits limits = options.local;
     limits.maxFrameBytes = static_cast<uint64_t>(options.service.maxMessageBytes);
-    server->local_ = std::make_unique<LocalChannel>(server->options_.service.dataSocket,
-                                                    options.socket, *server->registry_,
-                                                    server->gate_, limits);
+    server->local_ =
+        std::make_unique<LocalChannel>(server->options_.service.dataSocket, options.socket,
+                                       *server->registry_, server->gate_, limits);
     server->service_->setLocalChannel(server->local_.get());
     spdlog::info("local data socket {} (mode {:04o}{})", server->local_->path(),
                  options.socket.mode,
@@ -127,8 +131,12 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
       UnixListener& listener = *server->unixListeners_[unixIndex++];
       listener.start(server->server_.get());
       server->addresses_.push_back(listener.address());
-      spdlog::info("listening on {} (mode {:04o}{})", listener.address(), options.socket.mode,
-                   options.socket.group.empty() ? "" : ", group " + options.socket.group);
+      if (options.activatedSockets.count(listener.path()) > 0) {
+        spdlog::info("listening on {} (passed by systemd)", listener.address());
+      } else {
+        spdlog::info("listening on {} (mode {:04o}{})", listener.address(), options.socket.mode,
+                     options.socket.group.empty() ? "" : ", group " + options.socket.group);
+      }
       continue;
     }
     if (*ports[i] == 0) {
@@ -158,9 +166,9 @@ class SlowStep {
  public:
   explicit SlowStep(const char* what) : what_(what), started_(CallGate::Clock::now()) {}
   ~SlowStep() {
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        CallGate::Clock::now() - started_)
-                        .count();
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(CallGate::Clock::now() - started_)
+            .count();
     if (ms >= 1000) spdlog::warn("stopping: {} took {} ms", what_, ms);
   }
   SlowStep(const SlowStep&) = delete;
@@ -254,6 +262,11 @@ void Server::shutdown(std::chrono::milliseconds drain) {
 
 void Server::wait() {
   server_->Wait();
+}
+
+bool Server::alive(std::chrono::milliseconds maxAge) const {
+  if (!watchdog_) return false;
+  return std::chrono::steady_clock::now() - watchdog_->lastCheck() < maxAge;
 }
 
 bool Server::workLeftRunning() const {

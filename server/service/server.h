@@ -5,21 +5,22 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "server/service/transport/call_gate.h"
-#include "server/service/transport/compute_service.h"
+#include "server/engine/instance.h"
 #include "server/service/config.h"
 #include "server/service/devices/device_pool.h"
 #include "server/service/lifecycle/device_watchdog.h"
 #include "server/service/lifecycle/lease_reaper.h"
 #include "server/service/lifecycle/retirement.h"
-#include "server/engine/instance.h"
+#include "server/service/lifecycle/session_registry.h"
+#include "server/service/transport/call_gate.h"
+#include "server/service/transport/compute_service.h"
 #include "server/service/transport/local_channel.h"
 #include "server/service/transport/peer_credentials.h"
-#include "server/service/lifecycle/session_registry.h"
 #include "server/service/transport/tcp_security.h"
 #include "server/service/transport/unix_listener.h"
 
@@ -45,6 +46,10 @@ struct ServerOptions {
   uint32_t maxCallsPerConnection = 128;
   // A file holding the bearer token every call must carry; empty: no token.
   std::string tokenFile;
+  // Listening Unix sockets made by another process (systemd's socket activation), by path:
+  // a "unix:PATH" of `listen` whose PATH is here is served on that descriptor instead of a
+  // socket kpd makes, and is left listening and in place when kpd stops.
+  std::map<std::string, int> activatedSockets;
 };
 
 // The default local socket: $XDG_RUNTIME_DIR/kp/kpd.sock, else /run/kp/kpd.sock.
@@ -58,6 +63,10 @@ class Server {
   static std::unique_ptr<Server> start(std::shared_ptr<engine::Instance> instance,
                                        const ServerOptions& options);
   ~Server();
+
+  // True while the device watchdog completes its rounds (see DeviceWatchdog::lastCheck): the
+  // last one finished less than `maxAge` ago.
+  bool alive(std::chrono::milliseconds maxAge) const;
 
   // The addresses served, with chosen TCP ports filled in.
   const std::vector<std::string>& addresses() const { return addresses_; }

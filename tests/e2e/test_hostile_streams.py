@@ -158,8 +158,11 @@ def test_stalled_readers_hold_no_more_than_the_session_quota():
             for _ in range(4):
                 reader.call("ReadTensorStream", stream)
 
-            # The replies kpd holds for it fill the session's budget: this client's own read
-            # is refused, by name, until they go.
+            # The replies kpd holds for it fill the session's budget (one of 32 MiB, held twice,
+            # is enough: wait for it, without a read of ours in flight that would make kpd
+            # refuse the stalled ones instead): this client's own read is refused, by name,
+            # until they go.
+            assert d.wait_for(lambda: d.status().reply_bytes_held >= 64 << 20, 30), d.status()
             def refused() -> bool:
                 try:
                     read_values(d, session, handle)

@@ -8,13 +8,19 @@ namespace kp::service {
 
 using base::MutexLock;
 
-DeviceWatchdog::DeviceWatchdog(DevicePool& pool, SessionRegistry& registry,
-                               Retirement& retirement, const ServiceConfig& config)
-    : pool_(pool), registry_(registry), retirement_(retirement), config_(config) {
+DeviceWatchdog::DeviceWatchdog(DevicePool& pool, SessionRegistry& registry, Retirement& retirement,
+                               const ServiceConfig& config)
+    : pool_(pool),
+      registry_(registry),
+      retirement_(retirement),
+      config_(config),
+      lastCheck_(std::chrono::steady_clock::now().time_since_epoch().count()) {
   thread_ = std::thread([this] { run(); });
 }
 
-DeviceWatchdog::~DeviceWatchdog() { stop(); }
+DeviceWatchdog::~DeviceWatchdog() {
+  stop();
+}
 
 void DeviceWatchdog::stop() {
   {
@@ -47,7 +53,8 @@ std::vector<Retirement::Trouble> DeviceWatchdog::inspect(
   std::map<std::pair<const engine::Instance*, uint32_t>,
            std::vector<std::shared_ptr<engine::Device>>>
       groups;
-  for (const auto& [index, device] : devices) groups[{&device->instance(), index}].push_back(device);
+  for (const auto& [index, device] : devices)
+    groups[{&device->instance(), index}].push_back(device);
   std::vector<Retirement::Trouble> found;
   for (const auto& [group, members] : groups) {
     for (const auto& device : members) {
@@ -89,6 +96,13 @@ void DeviceWatchdog::check() {
   retirement_.endSessionsOnRetiredDevices(
       registry_.take([this](const Session& session) { return retirement_.reasonToEnd(session); }));
   retirement_.releaseIdle();
+  lastCheck_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                   std::memory_order_relaxed);
+}
+
+std::chrono::steady_clock::time_point DeviceWatchdog::lastCheck() const {
+  return std::chrono::steady_clock::time_point(
+      std::chrono::steady_clock::duration(lastCheck_.load(std::memory_order_relaxed)));
 }
 
 }  // namespace kp::service

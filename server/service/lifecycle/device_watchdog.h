@@ -6,6 +6,7 @@
 // culprit) is lifecycle/retirement.h.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -43,6 +44,10 @@ class DeviceWatchdog {
   void check();
   // Stops the thread (idempotent).
   void stop();
+  // When the last check() finished (construction time before the first): a round takes the
+  // device pool's and the session registry's locks, as submissions do, so a round that is
+  // long overdue means the submission path is stuck (kpd's systemd watchdog reads it).
+  std::chrono::steady_clock::time_point lastCheck() const;
 
  private:
   void run();
@@ -55,6 +60,7 @@ class DeviceWatchdog {
   base::CondVar wake_;
   bool stopping_ KP_GUARDED_BY(mutex_) = false;
   std::thread thread_;
+  std::atomic<std::chrono::steady_clock::rep> lastCheck_;
 };
 
 }  // namespace kp::service

@@ -217,4 +217,11 @@ uint64_t SessionRegistry::objectCount() const {
   return total;
 }
 
+uint64_t SessionRegistry::replyBytesHeld() const {
+  MutexLock lock(mutex_);
+  uint64_t total = 0;
+  for (const auto& [id, entry] : sessions_) total += entry.session->replyBytesHeld();
+  return total;
+}
+
 }  // namespace kp::service

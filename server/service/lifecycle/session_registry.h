@@ -56,6 +56,8 @@ class SessionRegistry {
   std::string label(uint64_t serial) const;
   size_t size() const;
   uint64_t objectCount() const;
+  // Bytes that the open sessions' replies not yet sent hold (see Session::holdReply).
+  uint64_t replyBytesHeld() const;
   const ServiceConfig& config() const { return config_; }
 
  private:

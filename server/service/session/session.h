@@ -95,6 +95,8 @@ class Session {
   static constexpr uint64_t kReplyCopies = 2;
   static constexpr uint64_t kUnchargedReplyBytes = 64 << 10;
   std::shared_ptr<void> holdReply(uint64_t bytes, const std::string& what);
+  // What the session's replies not yet sent hold now (the charges of holdReply).
+  uint64_t replyBytesHeld() const { return repliesInFlight_->load(); }
 
   // ---- lease and state ----
 

@@ -223,6 +223,7 @@ grpc::Status ComputeService::GetStatus(grpc::ServerContext* context, const v1::G
     response->set_retired_devices(retirement_.retiredCount());
     response->set_pending_submissions(pool_.pendingSubmissions());
     response->set_compiles_waiting(pool_.compiler().waiting());
+    response->set_reply_bytes_held(registry_.replyBytesHeld());
     if (const LocalChannel* local = local_.load()) {
       response->set_local_connections(static_cast<uint32_t>(local->connections()));
     }

@@ -9,7 +9,12 @@ UnixListener::UnixListener(std::string path, const UnixSocketOptions& options,
                            PeerCredentials& peers)
     : socket_(std::move(path), options), peers_(peers) {}
 
-UnixListener::~UnixListener() { stop(); }
+UnixListener::UnixListener(int fd, std::string path, PeerCredentials& peers)
+    : socket_(fd, std::move(path)), peers_(peers) {}
+
+UnixListener::~UnixListener() {
+  stop();
+}
 
 void UnixListener::start(grpc::Server* server) {
   thread_ = std::thread([this, server] {

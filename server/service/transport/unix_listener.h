@@ -19,6 +19,8 @@ class UnixListener {
  public:
   // Creates the socket file at `path` and listens (see UnixSocket).
   UnixListener(std::string path, const UnixSocketOptions& options, PeerCredentials& peers);
+  // Accepts on `fd`, a listening socket at `path` passed by systemd (see UnixSocket).
+  UnixListener(int fd, std::string path, PeerCredentials& peers);
   ~UnixListener();
 
   UnixListener(const UnixListener&) = delete;

@@ -1,5 +1,7 @@
 #include "server/service/transport/unix_socket.h"
 
+#include <fcntl.h>
+
 #include <errno.h>
 #include <grp.h>
 #include <poll.h>
@@ -63,7 +65,7 @@ void removeStaleSocket(const std::string& path) {
   if (::lstat(path.c_str(), &info) != 0) return;
   if (!S_ISSOCK(info.st_mode)) {
     base::fail(ErrorCode::kUnavailable,
-                 path + " exists and is not a socket; refusing to replace it");
+               path + " exists and is not a socket; refusing to replace it");
   }
   const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (probe >= 0) {
@@ -72,7 +74,7 @@ void removeStaleSocket(const std::string& path) {
     ::close(probe);
     if (live) {
       base::fail(ErrorCode::kUnavailable,
-                   "unix:" + path + ": another process (another kpd?) is serving this socket");
+                 "unix:" + path + ": another process (another kpd?) is serving this socket");
     }
   }
   ::unlink(path.c_str());
@@ -92,7 +94,6 @@ gid_t groupId(const std::string& group) {
              "--socket-group " + group + ": no such group");
   return found->gr_gid;
 }
-
 
 mode_t parseSocketMode(const std::string& text) {
   const bool octal =
@@ -157,6 +158,21 @@ UnixSocket::UnixSocket(std::string path, const UnixSocketOptions& options)
   }
 }
 
+UnixSocket::UnixSocket(int fd, std::string path)
+    : path_(std::move(path)), listenFd_(fd), adopted_(true) {
+  // Non-blocking, as a socket made here: accept() polls, then must not block on a connection
+  // that went away in between.
+  const int flags = ::fcntl(listenFd_, F_GETFL);
+  if (flags < 0 || ::fcntl(listenFd_, F_SETFL, flags | O_NONBLOCK) != 0 ||
+      ::fcntl(listenFd_, F_SETFD, FD_CLOEXEC) != 0) {
+    failPath(path_,
+             "cannot use the socket passed by systemd (descriptor " + std::to_string(fd) + ")",
+             errno);
+  }
+  wakeFd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wakeFd_ < 0) failPath(path_, "cannot create an eventfd", errno);
+}
+
 UnixSocket::~UnixSocket() {
   stop();
   if (listenFd_ >= 0) ::close(listenFd_);
@@ -173,16 +189,17 @@ std::optional<UnixSocket::Connection> UnixSocket::accept(bool nonBlocking) {
       return std::nullopt;
     }
     if (fds[1].revents != 0) return std::nullopt;  // stop()
-    const int fd = ::accept4(listenFd_, nullptr, nullptr,
-                             SOCK_CLOEXEC | (nonBlocking ? SOCK_NONBLOCK : 0));
+    const int fd =
+        ::accept4(listenFd_, nullptr, nullptr, SOCK_CLOEXEC | (nonBlocking ? SOCK_NONBLOCK : 0));
     if (fd < 0) {
       const int error = errno;
       if (error == EAGAIN || error == EWOULDBLOCK || error == EINTR || error == ECONNABORTED) {
         continue;
       }
       if (uint64_t leftOut = 0; acceptErrors_.allow(&leftOut)) {
-        spdlog::error("{}: accept failed: {}{}", where, errnoText(error),
-                      leftOut ? " (and " + std::to_string(leftOut) + " times since last said)" : "");
+        spdlog::error(
+            "{}: accept failed: {}{}", where, errnoText(error),
+            leftOut ? " (and " + std::to_string(leftOut) + " times since last said)" : "");
       }
       if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM ||
           error == EPERM) {
@@ -212,7 +229,8 @@ void UnixSocket::stop() {
       spdlog::error("{}: cannot wake the accepting thread: {}", address(), errnoText(errno));
     }
   }
-  if (listenFd_ >= 0) ::shutdown(listenFd_, SHUT_RDWR);
+  // An adopted socket keeps listening for its owner (shutdown() would end it for both).
+  if (listenFd_ >= 0 && !adopted_) ::shutdown(listenFd_, SHUT_RDWR);
   // Remove the file only if it is still the one made here (not a newer daemon's).
   struct stat info {};
   if (inode_ != 0 && ::lstat(path_.c_str(), &info) == 0 && info.st_ino == inode_) {

@@ -33,6 +33,11 @@ class UnixSocket {
   // Creates the socket file at `path` and listens. A missing parent folder is created with
   // mode 0755. Error(kUnavailable) naming the path when any step fails.
   UnixSocket(std::string path, const UnixSocketOptions& options);
+  // Takes over `fd`, a listening Unix stream socket that another process made at `path`
+  // (systemd's socket activation: sd_listen_fds). stop() leaves it listening and its file in
+  // place, for its owner: connections that arrive while kpd is down wait there for the next
+  // kpd. Error(kUnavailable) if `fd` is not usable.
+  UnixSocket(int fd, std::string path);
   // stop()
   ~UnixSocket();
 
@@ -40,7 +45,7 @@ class UnixSocket {
   UnixSocket& operator=(const UnixSocket&) = delete;
 
   struct Connection {
-    int fd = -1;  // close-on-exec; non-blocking if asked
+    int fd = -1;   // close-on-exec; non-blocking if asked
     ucred peer{};  // SO_PEERCRED: the client's pid, uid, gid
   };
   // Waits for the next connection; nullopt once stop() was called. Connections whose peer
@@ -56,8 +61,9 @@ class UnixSocket {
  private:
   const std::string path_;
   int listenFd_ = -1;
-  int wakeFd_ = -1;  // an eventfd: written by stop() to end accept()'s poll
-  ino_t inode_ = 0;  // of the socket file made here
+  int wakeFd_ = -1;                 // an eventfd: written by stop() to end accept()'s poll
+  ino_t inode_ = 0;                 // of the socket file made here
+  bool adopted_ = false;            // made by another process (socket activation): left as it is
   base::LogThrottle acceptErrors_;  // accept failures: logged at most every 10 s
 };
 
