@@ -18,6 +18,7 @@ from typing import Any, Iterator, List, Optional, Tuple
 
 import grpc
 
+from ._discovery import failure_reason, start_hint
 from ._errors import DeviceLostError, KpError, NotFoundError, UnavailableError, from_rpc_error
 from ._local import LocalChannel, open_local_channel
 from ._security import Security
@@ -171,7 +172,15 @@ class Session:
     def _opened(self, first: Any) -> Any:
         """The SessionOpened event of the stream's first message, or a clear error."""
         if isinstance(first, grpc.RpcError):
-            raise self._error(first) from None
+            error = self._error(first)
+            if isinstance(error, UnavailableError) and not isinstance(error, DeviceLostError):
+                # Not reached: say why in words, and how to start kpd (no gRPC internals).
+                reason = failure_reason(self.address, first.details() or "")
+                raise UnavailableError(
+                    f"cannot reach kpd at {self.address}: {reason}"
+                    f"{self.security.explain(first.details() or '')}; "
+                    f"{start_hint(self.address)}", error.code) from None
+            raise error from None
         if isinstance(first, StopIteration):
             raise UnavailableError(f"kpd at {self.address} closed the session stream at once")
         if isinstance(first, BaseException):

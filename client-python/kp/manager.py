@@ -7,7 +7,8 @@ from typing import Any, Dict, List, Optional, Sequence as Seq
 
 import numpy as np
 
-from ._address import resolve_address
+from ._address import ENV_ADDRESS, resolve_address
+from ._discovery import connect_default
 from ._security import PemSource, Security
 from ._session import Session
 from ._types import TensorTypes, data_type_of
@@ -79,8 +80,10 @@ class Manager:
             desired_extensions: accepted for compatibility; the daemon enables the extensions
                 it needs itself.
             address: where kpd listens: "unix:/path", "/path", "host:port" or
-                "tls:host:port". Default: ``$KP_ADDRESS``, else the local socket
-                ($XDG_RUNTIME_DIR/kp/kpd.sock or /run/kp/kpd.sock).
+                "tls:host:port". Default: ``$KP_ADDRESS``, else the first local socket that
+                answers ($XDG_RUNTIME_DIR/kp/kpd.sock, /run/kp/kpd.sock), else a private kpd
+                started for this process if one is installed (``$KP_AUTOSTART=0``: never;
+                see ``kp._discovery``).
             shared_memory: on the daemon's host, keep tensors' host copies in memory shared
                 with the daemon and evaluate over its local data socket, so no tensor bytes
                 cross a socket. Default: on when available, unless ``$KP_SHARED_MEMORY=0``.
@@ -99,16 +102,18 @@ class Manager:
             )
         if shared_memory is None:
             shared_memory = os.environ.get("KP_SHARED_MEMORY", "1") != "0"
-        resolved = resolve_address(address)
-        security = Security(resolved, token, tls_ca, tls_cert, tls_key)
+        families = [int(f) for f in family_queue_indices]
+
+        def open_session(target: str) -> Session:
+            return Session(target, int(device), families,
+                           Security(target, token, tls_ca, tls_cert, tls_key),
+                           shared_memory=bool(shared_memory))
+
         # The session with kpd, which every object made here holds too.
-        self._conn = Session(
-            resolved,
-            int(device),
-            [int(f) for f in family_queue_indices],
-            security,
-            shared_memory=bool(shared_memory),
-        )
+        if address is None and not os.environ.get(ENV_ADDRESS):
+            self._conn = connect_default(open_session)  # zero-config: see kp._discovery
+        else:
+            self._conn = open_session(resolve_address(address))
 
     # ---- lifetime ----
 

@@ -3,12 +3,15 @@
 worker), so the client needs no glslang of its own."""
 from __future__ import annotations
 
+import os
+
 import re
 from typing import Iterable, Optional, Sequence, Tuple
 
 import grpc
 
-from ._address import resolve_address
+from ._address import ENV_ADDRESS, resolve_address
+from ._discovery import connect_default
 from ._errors import InvalidArgumentError, from_rpc_error
 from ._security import Security
 from .v1 import compute_pb2, compute_pb2_grpc
@@ -59,18 +62,23 @@ class Shader:
             raise InvalidArgumentError(
                 f"entryPoint: {entryPoint!r}; kpd runs a shader's 'main' only (rename it)")
         glsl = _with_definitions(source, definitions)
-        resolved = resolve_address(address)
-        security = Security(resolved, token, tls_ca, tls_cert, tls_key)
-        channel = security.channel([])
-        try:
-            reply = compute_pb2_grpc.ComputeStub(channel).CompileShader(
-                compute_pb2.CompileShaderRequest(glsl=glsl, name="shader"),
-                metadata=security.metadata, timeout=_COMPILE_TIMEOUT_S)
-        except grpc.RpcError as error:
-            raise from_rpc_error(error, resolved) from None
-        finally:
-            channel.close()
-        return reply.spirv
+
+        def compile_at(target: str) -> bytes:
+            security = Security(target, token, tls_ca, tls_cert, tls_key)
+            channel = security.channel([])
+            try:
+                reply = compute_pb2_grpc.ComputeStub(channel).CompileShader(
+                    compute_pb2.CompileShaderRequest(glsl=glsl, name="shader"),
+                    metadata=security.metadata, timeout=_COMPILE_TIMEOUT_S)
+            except grpc.RpcError as error:
+                raise from_rpc_error(error, target) from None
+            finally:
+                channel.close()
+            return reply.spirv
+
+        if address is None and not os.environ.get(ENV_ADDRESS):
+            return connect_default(compile_at)  # as kp.Manager() finds kpd
+        return compile_at(resolve_address(address))
 
     @staticmethod
     def compile_sources(
