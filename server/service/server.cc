@@ -1,5 +1,6 @@
 #include "server/service/server.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -16,6 +17,8 @@ namespace kp::service {
 namespace {
 
 constexpr const char* kUnixPrefix = "unix:";
+// The name of kp's service in grpc.health.v1 (as in the proto's package and service).
+constexpr const char* kComputeServiceName = "kp.v1.Compute";
 
 bool isUnix(const std::string& address) {
   return address.rfind(kUnixPrefix, 0) == 0;
@@ -69,7 +72,10 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
       *server->pool_, *server->registry_, *server->reaper_, *server->retirement_, server->gate_,
       server->peers_, std::move(token));
 
+  // grpc.health.v1 (the whole server, "", and kp.v1.Compute by name: what load balancers and
+  // Kubernetes' gRPC probes ask) and server reflection (grpcurl list / describe).
   grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   // A request over the limit is refused by gRPC itself, before any handler runs, with
   // RESOURCE_EXHAUSTED "Received message larger than max (<size> vs. <limit>)".
@@ -110,6 +116,9 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
   if (!server->server_) {
     base::fail(base::ErrorCode::kUnavailable,
                "cannot listen on the requested address(es); is another kpd running?");
+  }
+  if (auto* health = server->server_->GetHealthCheckService()) {
+    health->SetServingStatus(kComputeServiceName, true);
   }
   // The local data socket first: a client that connects to a Unix socket is told about it at
   // once and must find it there.
