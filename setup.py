@@ -74,6 +74,7 @@ setup(
     packages=["kp", "kp.legacy"],
     package_data={"kp": ["py.typed"]},
     install_requires=["grpcio>=1.51", protobuf_requirement(), "numpy>=1.21"],
+    entry_points={"console_scripts": ["kpctl = kp.kpctl:main"]},
     cmdclass={"build_py": BuildPyWithProtos},
     zip_safe=False,
 )

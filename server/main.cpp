@@ -21,6 +21,7 @@
 #include "server/logging.h"
 #include "server/service/server.h"
 #include "server/systemd.h"
+#include "server/version.h"
 
 namespace {
 
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
   kp::Flags flags;
   if (const int exitCode = kp::parseFlags(argc, argv, &flags); exitCode >= 0) return exitCode;
   kp::service::ServerOptions& options = flags.server;
+  options.service.version = kp::kVersion;
   const kp::service::ServiceConfig& config = options.service;
 
   kp::setUpLogging(flags.logLevel);

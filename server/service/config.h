@@ -11,6 +11,8 @@
 namespace kp::service {
 
 struct ServiceConfig {
+  // What GetStatus reports as the daemon's version (main.cpp: kpd's --version text).
+  std::string version;
   // GLSL compilation: the kpd-compile worker and its limits.
   CompilerLimits compiler;
   // A session that no request names for this long ends (OpenSessionRequest.lease_seconds

@@ -18,7 +18,8 @@ ComputeService::ComputeService(DevicePool& pool, SessionRegistry& registry, Leas
       retirement_(retirement),
       gate_(gate),
       peers_(peers),
-      token_(std::move(token)) {}
+      token_(std::move(token)),
+      started_(std::chrono::steady_clock::now()) {}
 
 grpc::Status ComputeService::authenticate(const grpc::ServerContextBase& context) const {
   if (!token_) return grpc::Status::OK;
@@ -224,6 +225,11 @@ grpc::Status ComputeService::GetStatus(grpc::ServerContext* context, const v1::G
     response->set_pending_submissions(pool_.pendingSubmissions());
     response->set_compiles_waiting(pool_.compiler().waiting());
     response->set_reply_bytes_held(registry_.replyBytesHeld());
+    response->set_uptime_seconds(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                         started_)
+            .count()));
+    response->set_version(registry_.config().version);
     if (const LocalChannel* local = local_.load()) {
       response->set_local_connections(static_cast<uint32_t>(local->connections()));
     }

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <chrono>
 #include <optional>
 #include <utility>
 
@@ -107,6 +108,7 @@ class ComputeService final
   std::atomic<const LocalChannel*> local_{nullptr};
   const PeerCredentials& peers_;
   const std::optional<BearerToken> token_;
+  const std::chrono::steady_clock::time_point started_;  // for GetStatus.uptime_seconds
 };
 
 }  // namespace kp::service
