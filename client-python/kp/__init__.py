@@ -27,6 +27,7 @@ from ._errors import (
     NotFoundError,
     ResourceExhaustedError,
     UnauthenticatedError,
+    PermissionDeniedError,
     UnavailableError,
 )
 from ._log import log_level
@@ -80,6 +81,7 @@ __all__ = [
     "TensorDataTypes",
     "TensorTypes",
     "UnauthenticatedError",
+    "PermissionDeniedError",
     "UnavailableError",
     "__version__",
     "device",

@@ -60,6 +60,11 @@ class UnauthenticatedError(KpError):
     and $KP_TOKEN)."""
 
 
+class PermissionDeniedError(KpError):
+    """kpd knows the caller, who may not do this (e.g. list the sessions: root and kpd's own
+    user only)."""
+
+
 class InternalError(KpError):
     """An unexpected failure inside the daemon."""
 
@@ -75,6 +80,7 @@ _BY_CODE: Dict[grpc.StatusCode, Type[KpError]] = {
     grpc.StatusCode.CANCELLED: UnavailableError,
     grpc.StatusCode.INTERNAL: InternalError,
     grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
 }
 
 

@@ -2,6 +2,7 @@
 
     kpctl [--address ADDR] [--json] status      the daemon: version, uptime, sessions, memory
     kpctl [--address ADDR] [--json] devices     its Vulkan devices
+    kpctl [--address ADDR] [--json] sessions    the open sessions (root and kpd's user only)
     kpctl [--address ADDR] compile SHADER.comp -o OUT.spv   GLSL to SPIR-V with kpd's compiler
     kpctl [--address ADDR] [--json] bench       small-evaluation latency and transfer bandwidth
 
@@ -123,6 +124,25 @@ def devices(daemon: Daemon, args: argparse.Namespace) -> List[Dict[str, Any]]:
     return result
 
 
+def sessions(daemon: Daemon, args: argparse.Namespace) -> List[Dict[str, Any]]:
+    listed = daemon.call("ListSessions", compute_pb2.ListSessionsRequest()).sessions
+    result = [{
+        "serial": s.serial, "client": s.client, "owner": s.owner, "device": s.device,
+        "age_seconds": s.age_seconds, "idle_seconds": s.idle_seconds, "objects": s.objects,
+        "tensor_bytes": s.tensor_bytes, "reply_bytes_held": s.reply_bytes_held,
+    } for s in listed]
+    if not args.json:
+        if not result:
+            print("no sessions")
+        else:
+            print(table([("session", "owner", "client", "device", "age", "idle", "objects",
+                          "tensors")] +
+                        [(f"#{s['serial']}", s["owner"], s["client"] or "-", str(s["device"]),
+                          duration(s["age_seconds"]), duration(s["idle_seconds"]),
+                          str(s["objects"]), mib(s["tensor_bytes"])) for s in result]))
+    return result
+
+
 def compile_shader(daemon: Daemon, args: argparse.Namespace) -> Dict[str, Any]:
     try:
         with open(args.shader, encoding="utf-8") as f:
@@ -216,6 +236,7 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("status", help="version, uptime, sessions, device memory in use")
     commands.add_parser("devices", help="the daemon's Vulkan devices")
+    commands.add_parser("sessions", help="the open sessions (root and kpd's own user only)")
     compile_parser = commands.add_parser("compile", help="GLSL to SPIR-V with kpd's compiler")
     compile_parser.add_argument("shader", help="GLSL compute shader source file")
     compile_parser.add_argument("-o", "--output", help="SPIR-V file (default: SHADER.spv)")
@@ -227,7 +248,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 COMMANDS: Dict[str, Callable[[Daemon, argparse.Namespace], Any]] = {
-    "status": status, "devices": devices, "compile": compile_shader, "bench": bench}
+    "status": status, "devices": devices, "sessions": sessions, "compile": compile_shader,
+    "bench": bench}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

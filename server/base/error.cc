@@ -22,6 +22,8 @@ const char* errorCodeName(ErrorCode code) {
       return "shutting down";
     case ErrorCode::kUnauthenticated:
       return "unauthenticated";
+    case ErrorCode::kPermissionDenied:
+      return "permission denied";
     case ErrorCode::kInternal:
       return "internal";
   }

@@ -20,6 +20,7 @@ enum class ErrorCode {
                         // address that cannot be bound, a call given up before its end
   kShuttingDown,        // kpd is shutting down and takes no new calls
   kUnauthenticated,     // the call lacks the credentials kpd requires
+  kPermissionDenied,    // the caller is known but may not do this (an operator's call)
   kInternal,            // a Vulkan call failed unexpectedly
 };
 

@@ -176,3 +176,10 @@ def test_a_unix_session_is_not_reachable_over_tcp():
             np.testing.assert_array_equal(unix_tensor.data(), [1.0, 2.0])
     finally:
         d.cleanup()
+
+
+def test_another_user_may_not_list_sessions(user, grouped):
+    done = run_as(user, "import sys; from kp.kpctl import main; sys.exit(main(sys.argv[1:]))",
+                  "--address", grouped.address, "sessions")
+    assert done.returncode == 1, done.stderr
+    assert "ListSessions: only root and kpd's own user" in done.stderr, done.stderr

@@ -57,6 +57,32 @@ def test_devices_lists_each_device(daemon):
     assert names[0] in kpctl("--address", daemon.address, "devices").stdout
 
 
+def test_sessions_lists_owner_client_and_memory(daemon):
+    with kp.Manager(address=daemon.address) as mgr:
+        mgr.tensor([0.0] * 4096)  # 16 KiB
+        serial = int(mgr._conn.label.split("#")[1])
+        done = kpctl("--address", daemon.address, "--json", "sessions")
+        assert done.returncode == 0, done.stderr
+        mine = [s for s in json.loads(done.stdout) if s["serial"] == serial]
+        assert len(mine) == 1, done.stdout
+        assert mine[0]["owner"] == f"uid {os.geteuid()}"
+        assert mine[0]["client"].startswith("python kp ") and mine[0]["objects"] == 1
+        assert mine[0]["tensor_bytes"] == 16384 and mine[0]["device"] == 0
+        assert mgr._conn.session not in done.stdout  # never the secret id
+        table = kpctl("--address", daemon.address, "sessions").stdout
+        assert f"#{serial}" in table and "owner" in table
+
+
+def test_sessions_is_refused_over_tcp(daemon):
+    # Over TCP nobody's uid is known: refused to anyone (another user on the Unix socket:
+    # test_identity.py).
+    done = kpctl("--address", daemon.tcp_addresses[0], "sessions")
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"kpctl: ListSessions: only root and kpd's own user (uid {os.geteuid()}) may list the "
+        "sessions, through a Unix socket")
+
+
 def test_compile_writes_spirv(daemon, tmp_path):
     shader = tmp_path / "double.comp"
     shader.write_text("#version 450\nlayout(local_size_x = 1) in;\n"

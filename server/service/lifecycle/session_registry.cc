@@ -55,8 +55,8 @@ std::shared_ptr<engine::Device> SessionRegistry::openDevice(const v1::OpenSessio
   const uint32_t index = request.device();
   const auto& devices = pool_.instance().devices();
   KP_REQUIRE(index < devices.size(), ErrorCode::kNotFound,
-             "device: device index " + std::to_string(index) + " does not exist: " +
-                 std::to_string(devices.size()) + " device(s) available");
+             "device: device index " + std::to_string(index) +
+                 " does not exist: " + std::to_string(devices.size()) + " device(s) available");
   const engine::DeviceInfo& info = devices[index];
   std::vector<uint32_t> families(request.queue_families().begin(), request.queue_families().end());
   std::map<uint32_t, uint32_t> asked;
@@ -82,9 +82,8 @@ std::shared_ptr<engine::Device> SessionRegistry::openDevice(const v1::OpenSessio
 }
 
 std::shared_ptr<Session> SessionRegistry::open(const v1::OpenSessionRequest& request,
-                                               const std::string& peer,
-                                               const std::string& owner, bool sameHost,
-                                               v1::SessionOpened* opened) {
+                                               const std::string& peer, const std::string& owner,
+                                               bool sameHost, v1::SessionOpened* opened) {
   {
     MutexLock lock(mutex_);
     KP_REQUIRE(sessions_.size() < config_.maxSessions, ErrorCode::kResourceExhausted,
@@ -96,8 +95,8 @@ std::shared_ptr<Session> SessionRegistry::open(const v1::OpenSessionRequest& req
              "client_name has " + std::to_string(request.client_name().size()) +
                  " bytes; at most " + std::to_string(kMaxClientNameBytes) + " are accepted");
   std::shared_ptr<engine::Device> device = openDevice(request);
-  uint32_t lease = request.lease_seconds() > 0 ? request.lease_seconds()
-                                               : config_.defaultLeaseSeconds;
+  uint32_t lease =
+      request.lease_seconds() > 0 ? request.lease_seconds() : config_.defaultLeaseSeconds;
   lease = std::min(lease, config_.maxLeaseSeconds);
   std::string client =
       request.client_name().empty() ? peer : printable(request.client_name()) + " @ " + peer;
@@ -133,9 +132,9 @@ std::unordered_map<std::string, SessionRegistry::Entry>::iterator SessionRegistr
   if (found != sessions_.end() && found->second.owner == owner) return found;
   auto ended = ended_.find(id);
   if (found == sessions_.end() && ended != ended_.end() && ended->second.owner == owner) {
-    base::fail(ErrorCode::kNotFound, "session " + echoed(id) +
-                                         " does not exist any more (the session ended: " +
-                                         ended->second.reason + ")");
+    base::fail(ErrorCode::kNotFound,
+               "session " + echoed(id) +
+                   " does not exist any more (the session ended: " + ended->second.reason + ")");
   }
   base::fail(ErrorCode::kNotFound,
              "session " + echoed(id) + " does not exist (it ended or never existed)");
@@ -215,6 +214,17 @@ uint64_t SessionRegistry::objectCount() const {
   uint64_t total = 0;
   for (const auto& [id, entry] : sessions_) total += entry.session->objectCount();
   return total;
+}
+
+std::vector<std::pair<std::shared_ptr<Session>, std::string>> SessionRegistry::list() const {
+  std::vector<std::pair<std::shared_ptr<Session>, std::string>> sessions;
+  {
+    MutexLock lock(mutex_);
+    for (const auto& [id, entry] : sessions_) sessions.emplace_back(entry.session, entry.owner);
+  }
+  std::sort(sessions.begin(), sessions.end(),
+            [](const auto& a, const auto& b) { return a.first->serial() < b.first->serial(); });
+  return sessions;
 }
 
 uint64_t SessionRegistry::replyBytesHeld() const {

@@ -33,8 +33,7 @@ class SessionRegistry {
   // RESOURCE_EXHAUSTED beyond maxSessions. `peer` describes the client for the log; `sameHost`:
   // the client is on this host (Unix socket), so it is offered the local data socket.
   std::shared_ptr<Session> open(const v1::OpenSessionRequest& request, const std::string& peer,
-                                const std::string& owner, bool sameHost,
-                                v1::SessionOpened* opened);
+                                const std::string& owner, bool sameHost, v1::SessionOpened* opened);
   // The open session `id` of `owner` (marked active now). NOT_FOUND for unknown or ended
   // sessions, and for another owner's, with the same message as for an unknown one; for a
   // recently ended session of `owner` the message says why it ended. The id is echoed
@@ -49,7 +48,8 @@ class SessionRegistry {
   // Takes out of the table every session for which `reasonToEnd` gives a reason, and returns
   // them with it (the caller ends them).
   using ReasonToEnd = std::function<std::optional<std::string>(const Session&)>;
-  std::vector<std::pair<std::shared_ptr<Session>, std::string>> take(const ReasonToEnd& reasonToEnd);
+  std::vector<std::pair<std::shared_ptr<Session>, std::string>> take(
+      const ReasonToEnd& reasonToEnd);
 
   // The label of the open session with serial `serial` ("session #3 (python kp 0.1.0 pid 42)"),
   // "" if none.
@@ -58,6 +58,8 @@ class SessionRegistry {
   uint64_t objectCount() const;
   // Bytes that the open sessions' replies not yet sent hold (see Session::holdReply).
   uint64_t replyBytesHeld() const;
+  // The open sessions with their owners, oldest first (ListSessions).
+  std::vector<std::pair<std::shared_ptr<Session>, std::string>> list() const;
   const ServiceConfig& config() const { return config_; }
 
  private:

@@ -19,6 +19,7 @@ Session::Session(uint64_t serial, const std::string& name, uint32_t deviceIndex,
                  std::shared_ptr<engine::Device> device, DevicePool& pool,
                  const ServiceConfig& config, uint32_t leaseSeconds, std::string client)
     : serial_(serial),
+      clientName_(name),
       label_("session #" + std::to_string(serial) + (name.empty() ? "" : " (" + name + ")")),
       deviceIndex_(deviceIndex),
       device_(std::move(device)),
@@ -32,10 +33,17 @@ Session::Session(uint64_t serial, const std::string& name, uint32_t deviceIndex,
       objects_(sessionMemoryLimit(config, device_->info()), config),
       evaluator_(device_, serial, config) {}
 
-void Session::touch() { lastActive_.store(Clock::now().time_since_epoch().count()); }
+void Session::touch() {
+  lastActive_.store(Clock::now().time_since_epoch().count());
+}
 
 Session::Clock::time_point Session::lastActive() const {
   return Clock::time_point(Clock::duration(lastActive_.load()));
+}
+
+uint64_t Session::tensorBytes() const {
+  MutexLock lock(mutex_);
+  return objects_.tensorBytes();
 }
 
 bool Session::isClosed() const {
@@ -231,12 +239,13 @@ void Session::createAlgorithm(const v1::CreateAlgorithmRequest& request,
       pool_.validator(deviceIndex_).validate(spirv);
       break;
     case v1::CreateAlgorithmRequest::kGlsl:
-      base::withContext([] { return "glsl"; }, [&] {
-        spirv = pool_.compiler().compile(request.glsl(), "shader", label_);
-        // What glslang makes is valid SPIR-V, but it may still use capabilities kpd does not
-        // enable on this device (e.g. float16_t).
-        pool_.validator(deviceIndex_).validate(spirv);
-      });
+      base::withContext([] { return "glsl"; },
+                        [&] {
+                          spirv = pool_.compiler().compile(request.glsl(), "shader", label_);
+                          // What glslang makes is valid SPIR-V, but it may still use capabilities
+                          // kpd does not enable on this device (e.g. float16_t).
+                          pool_.validator(deviceIndex_).validate(spirv);
+                        });
       break;
     case v1::CreateAlgorithmRequest::SHADER_NOT_SET:
       base::fail(ErrorCode::kInvalidArgument, "shader: set spirv or glsl");
@@ -249,9 +258,10 @@ void Session::createAlgorithm(const v1::CreateAlgorithmRequest& request,
   KP_REQUIRE(privateBytes <= config_.maxShaderPrivateBytes, ErrorCode::kInvalidArgument,
              std::string(request.has_glsl() ? "glsl" : "spirv") +
                  ": the shader's private and function-local variables take " +
-                 describeBytes(privateBytes) + " per invocation, more than kpd allows "
-                 "(--max-shader-private-bytes " + std::to_string(config_.maxShaderPrivateBytes) +
-                 ")");
+                 describeBytes(privateBytes) +
+                 " per invocation, more than kpd allows "
+                 "(--max-shader-private-bytes " +
+                 std::to_string(config_.maxShaderPrivateBytes) + ")");
   engine::Workgroup workgroup{request.workgroup().x(), request.workgroup().y(),
                               request.workgroup().z()};
 
@@ -270,7 +280,8 @@ void Session::createAlgorithm(const v1::CreateAlgorithmRequest& request,
     tensors.push_back(
         objects_.tensors().get(request.tensors(i), "tensors[" + std::to_string(i) + "]"));
   }
-  auto algorithm = engine::Algorithm::create(device_, std::move(tensors), spirv, workgroup, spec, push);
+  auto algorithm =
+      engine::Algorithm::create(device_, std::move(tensors), spirv, workgroup, spec, push);
   const engine::Workgroup effective = algorithm->workgroup();
   response->mutable_workgroup()->set_x(effective.x);
   response->mutable_workgroup()->set_y(effective.y);
@@ -302,8 +313,8 @@ uint64_t Session::createSequence(const v1::CreateSequenceRequest& request) {
     reservation.emplace(objects_.reserve(mutex_, "a sequence", 0));
   }
   auto entry = std::make_shared<SequenceEntry>();
-  entry->sequence = engine::Sequence::create(device_, request.queue_index(),
-                                             request.total_timestamps(), serial_);
+  entry->sequence =
+      engine::Sequence::create(device_, request.queue_index(), request.total_timestamps(), serial_);
   MutexLock lock(mutex_);
   requireOpen();
   return objects_.add(std::move(entry), *reservation);
@@ -392,8 +403,7 @@ void Session::evalAwait(const v1::EvalAwaitRequest& request, v1::EvalResponse* r
 
 // ---- ending ----
 
-std::function<void(const std::string&)> Session::markEnded(const std::string& reason,
-                                                           bool warn) {
+std::function<void(const std::string&)> Session::markEnded(const std::string& reason, bool warn) {
   if (!closed_) {
     if (warn) {
       spdlog::warn("{} ({}) ends: {}", label_, client_, reason);
@@ -417,7 +427,8 @@ bool Session::close(const std::string& reason, Clock::time_point deadline) {
     listener = markEnded(reason, false);
     std::vector<std::shared_ptr<SequenceEntry>> stuck;
     for (const auto& entry : objects_.allSequences()) {
-      const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now());
       const uint64_t waitNs = left.count() > 0 ? static_cast<uint64_t>(left.count()) : 0;
       try {
         entry->sequence->destroy(waitNs);

@@ -103,6 +103,10 @@ class Session {
   // Marks the session used now (every request does).
   void touch();
   Clock::time_point lastActive() const;
+  Clock::time_point opened() const { return opened_; }
+  // The client's name as it gave it ("" if none).
+  const std::string& clientName() const { return clientName_; }
+  uint64_t tensorBytes() const;
   bool isClosed() const;
   size_t objectCount() const;
 
@@ -131,7 +135,9 @@ class Session {
                       const std::string& data) KP_REQUIRES(mutex_);
 
   const uint64_t serial_;
+  const std::string clientName_;
   const std::string label_;
+  const Clock::time_point opened_ = Clock::now();
   const uint32_t deviceIndex_;
   const std::shared_ptr<engine::Device> device_;
   DevicePool& pool_;

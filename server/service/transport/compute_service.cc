@@ -1,12 +1,12 @@
 #include "server/service/transport/compute_service.h"
 
-#include <algorithm>
 #include <spdlog/spdlog.h>
+#include <algorithm>
 
 #include "server/service/session/convert.h"
 #include "server/service/transport/session_stream.h"
-#include "server/service/transport/tensor_streams.h"
 #include "server/service/transport/status.h"
+#include "server/service/transport/tensor_streams.h"
 
 namespace kp::service {
 ComputeService::ComputeService(DevicePool& pool, SessionRegistry& registry, LeaseReaper& reaper,
@@ -76,16 +76,16 @@ grpc::Status ComputeService::ListDevices(grpc::ServerContext* context,
 grpc::Status ComputeService::CloseSession(grpc::ServerContext* context,
                                           const v1::CloseSessionRequest* request,
                                           v1::CloseSessionResponse*) {
-  return serve(context, "CloseSession",
-               [&] { registry_.close(request->session(), peers_.owner(*context), "closed by the client"); });
+  return serve(context, "CloseSession", [&] {
+    registry_.close(request->session(), peers_.owner(*context), "closed by the client");
+  });
 }
 
 grpc::Status ComputeService::CreateTensor(grpc::ServerContext* context,
                                           const v1::CreateTensorRequest* request,
                                           v1::CreateTensorResponse* response) {
-  return serve(context, "CreateTensor", [&] {
-    find(context, request->session())->createTensor(*request, response);
-  });
+  return serve(context, "CreateTensor",
+               [&] { find(context, request->session())->createTensor(*request, response); });
 }
 
 grpc::Status ComputeService::DestroyTensor(grpc::ServerContext* context,
@@ -118,7 +118,8 @@ grpc::Status ComputeService::WriteTensorStream(grpc::ServerContext* context,
                                                grpc::ServerReader<v1::TensorChunk>* reader,
                                                v1::WriteTensorResponse*) {
   return serve(context, "WriteTensorStream", [&] {
-    writeTensorStream(registry_, peers_.owner(*context), [reader](v1::TensorChunk* chunk) { return reader->Read(chunk); });
+    writeTensorStream(registry_, peers_.owner(*context),
+                      [reader](v1::TensorChunk* chunk) { return reader->Read(chunk); });
   });
 }
 
@@ -129,7 +130,9 @@ grpc::Status ComputeService::ReadTensorStream(grpc::ServerContext* context,
     std::shared_ptr<void> hold;
     readTensorStream(
         registry_, peers_.owner(*context), *request,
-        [&](const v1::TensorChunk& chunk) { return !context->IsCancelled() && writer->Write(chunk); },
+        [&](const v1::TensorChunk& chunk) {
+          return !context->IsCancelled() && writer->Write(chunk);
+        },
         &hold);
     gate_.keepUntilCallEnds(static_cast<grpc::ServerContextBase*>(context), std::move(hold));
   });
@@ -225,13 +228,44 @@ grpc::Status ComputeService::GetStatus(grpc::ServerContext* context, const v1::G
     response->set_pending_submissions(pool_.pendingSubmissions());
     response->set_compiles_waiting(pool_.compiler().waiting());
     response->set_reply_bytes_held(registry_.replyBytesHeld());
-    response->set_uptime_seconds(static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
-                                                         started_)
-            .count()));
+    response->set_uptime_seconds(
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                  std::chrono::steady_clock::now() - started_)
+                                  .count()));
     response->set_version(registry_.config().version);
     if (const LocalChannel* local = local_.load()) {
       response->set_local_connections(static_cast<uint32_t>(local->connections()));
+    }
+  });
+}
+
+grpc::Status ComputeService::ListSessions(grpc::ServerContext* context,
+                                          const v1::ListSessionsRequest*,
+                                          v1::ListSessionsResponse* response) {
+  return serve(context, "ListSessions", [&] {
+    // Who may see every session: root and kpd's own user, on a Unix socket (the kernel says
+    // who they are).
+    const auto peer = peers_.find(context->peer());
+    const uid_t self = ::geteuid();
+    KP_REQUIRE(peer && (peer->uid == 0 || peer->uid == self), base::ErrorCode::kPermissionDenied,
+               "ListSessions: only root and kpd's own user (uid " + std::to_string(self) +
+                   ") may list the sessions, through a Unix socket");
+    const auto now = std::chrono::steady_clock::now();
+    auto seconds = [&](std::chrono::steady_clock::time_point since) {
+      return static_cast<uint64_t>(std::max<int64_t>(
+          0, std::chrono::duration_cast<std::chrono::seconds>(now - since).count()));
+    };
+    for (const auto& [session, owner] : registry_.list()) {
+      v1::SessionSummary* summary = response->add_sessions();
+      summary->set_serial(session->serial());
+      summary->set_client(session->clientName());
+      summary->set_owner(owner);
+      summary->set_device(session->deviceIndex());
+      summary->set_age_seconds(seconds(session->opened()));
+      summary->set_idle_seconds(seconds(session->lastActive()));
+      summary->set_objects(session->objectCount());
+      summary->set_tensor_bytes(session->tensorBytes());
+      summary->set_reply_bytes_held(session->replyBytesHeld());
     }
   });
 }

@@ -74,6 +74,8 @@ class ComputeService final
                              v1::CompileShaderResponse*) override;
   grpc::Status GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
                          v1::GetStatusResponse*) override;
+  grpc::Status ListSessions(grpc::ServerContext*, const v1::ListSessionsRequest*,
+                            v1::ListSessionsResponse*) override;
 
  private:
   // The session `id` of the call's owner (PeerCredentials::owner); NOT_FOUND otherwise.

@@ -40,6 +40,8 @@ grpc::StatusCode statusCodeOf(ErrorCode code) {
       return grpc::StatusCode::UNAVAILABLE;
     case ErrorCode::kUnauthenticated:
       return grpc::StatusCode::UNAUTHENTICATED;
+    case ErrorCode::kPermissionDenied:
+      return grpc::StatusCode::PERMISSION_DENIED;
     case ErrorCode::kInternal:
       return grpc::StatusCode::INTERNAL;
   }
