@@ -6,9 +6,10 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
-from typing import Iterator, List, Optional, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence
 
 import grpc
 import pytest
@@ -187,6 +188,33 @@ void main() {
     uint i = gl_GlobalInvocationID.x;
     result[i] = lhs[i] * rhs[i];
 }
+"""
+
+def skip_unless_python_runs(name: str, run: Callable[..., subprocess.CompletedProcess]) -> None:
+    """Skips the test, saying why, when `run` (a runner acting as user `name`, taking a
+    program) cannot import kp: this interpreter's folders are not open to other users."""
+    try:
+        probe = run("import kp")
+        problem = probe.stderr[-300:] if probe.returncode != 0 else ""
+    except PermissionError as error:
+        problem = str(error)
+    if problem:
+        pytest.skip(f"user {name} cannot run {sys.executable} with the kp package (its folders "
+                    f"are not open to other users): {problem}")
+
+
+# A program multiplying [1, 2, 3] by [4, 5, 6] through kpd at argv[1] with the shader source
+# argv[2] (MULTIPLY_GLSL): prints {"shared_memory": ..., "result": [...]} as JSON. For tests
+# that run it as another user or in another process.
+MULTIPLY_PROGRAM = """
+import json, sys
+import kp
+with kp.Manager(address=sys.argv[1]) as mgr:
+    a, b, c = mgr.tensor([1, 2, 3]), mgr.tensor([4, 5, 6]), mgr.tensor([0, 0, 0])
+    algo = mgr.algorithm([a, b, c], sys.argv[2])
+    (mgr.sequence().record(kp.OpTensorSyncDevice([a, b])).record(kp.OpAlgoDispatch(algo))
+        .record(kp.OpTensorSyncLocal([c])).eval())
+    print(json.dumps({"shared_memory": mgr.shared_memory, "result": c.data().tolist()}))
 """
 
 

@@ -20,7 +20,7 @@ from typing import Dict, Iterator, List
 import pytest
 
 import kp
-from conftest import KPD, MULTIPLY_GLSL, REPO, run_kpd
+from conftest import KPD, MULTIPLY_GLSL, MULTIPLY_PROGRAM, REPO, run_kpd, skip_unless_python_runs
 
 DEPLOY = os.path.join(REPO, "deploy")
 BUILD = os.path.dirname(os.path.dirname(os.path.abspath(KPD)))  # build/server/kpd -> build
@@ -198,20 +198,10 @@ def served(installed) -> Iterator[Served]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-MULTIPLY = """
-import json, sys
-import kp
-with kp.Manager(address=sys.argv[1]) as mgr:
-    a, b, c = mgr.tensor([1, 2, 3]), mgr.tensor([4, 5, 6]), mgr.tensor([0, 0, 0])
-    algo = mgr.algorithm([a, b, c], sys.argv[2])
-    (mgr.sequence().record(kp.OpTensorSyncDevice([a, b])).record(kp.OpAlgoDispatch(algo))
-        .record(kp.OpTensorSyncLocal([c])).eval())
-    print(json.dumps({"shared_memory": mgr.shared_memory, "result": c.data().tolist()}))
-"""
 
 
 def run_multiply(address: str, **user) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", MULTIPLY, address, MULTIPLY_GLSL],
+    return subprocess.run([sys.executable, "-c", MULTIPLY_PROGRAM, address, MULTIPLY_GLSL],
                           capture_output=True, text=True, cwd="/", timeout=120,
                           env={"PATH": os.environ.get("PATH", ""),
                                "PYTHONPATH": os.pathsep.join(sys.path[1:])}, **user)
@@ -244,16 +234,9 @@ def test_an_unprivileged_member_of_kp_evaluates(served):
         member = pwd.getpwnam(MEMBER)
         as_member = dict(user=member.pw_uid, group=member.pw_gid,
                          extra_groups=[grp.getgrnam("kp").gr_gid])
-        try:
-            probe = subprocess.run([sys.executable, "-c", "import kp"], capture_output=True,
-                                   text=True, cwd="/", timeout=60,
-                                   env={"PYTHONPATH": os.pathsep.join(sys.path[1:])}, **as_member)
-            problem = probe.stderr[-300:] if probe.returncode != 0 else ""
-        except PermissionError as error:
-            problem = str(error)
-        if problem:
-            pytest.skip(f"user {MEMBER} cannot run {sys.executable} with the kp package (its "
-                        f"folders are not open to other users): {problem}")
+        skip_unless_python_runs(MEMBER, lambda program: subprocess.run(
+            [sys.executable, "-c", program], capture_output=True, text=True, cwd="/",
+            timeout=60, env={"PYTHONPATH": os.pathsep.join(sys.path[1:])}, **as_member))
         done = run_multiply("unix:" + served.path, **as_member)
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout) == {"shared_memory": True, "result": [4, 10, 18]}

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import kp
-from conftest import MULTIPLY_GLSL, Daemon
+from conftest import MULTIPLY_GLSL, MULTIPLY_PROGRAM, Daemon, skip_unless_python_runs
 from kp.v1 import compute_pb2, compute_pb2_grpc
 
 GROUP = "kp-e2e"
@@ -53,14 +53,7 @@ def user() -> User:
     if shutil.which("useradd") is None or shutil.which("groupadd") is None:
         pytest.skip("needs useradd and groupadd (Debian's passwd package)")
     created = _prepare_user()
-    try:
-        probe = run_as(created, "import kp")
-        problem = probe.stderr[-300:] if probe.returncode != 0 else ""
-    except PermissionError as e:
-        problem = str(e)
-    if problem:
-        pytest.skip(f"user {USER} cannot run {sys.executable} with the kp package "
-                    f"(its folders are not open to other users): {problem}")
+    skip_unless_python_runs(USER, lambda program: run_as(created, program))
     return created
 
 
@@ -81,22 +74,12 @@ def grouped() -> Iterator[Daemon]:
     d.cleanup()
 
 
-MULTIPLY_AS_MEMBER = """
-import json, sys
-import kp
-with kp.Manager(address=sys.argv[1]) as mgr:
-    a, b, c = mgr.tensor([1, 2, 3]), mgr.tensor([4, 5, 6]), mgr.tensor([0, 0, 0])
-    algo = mgr.algorithm([a, b, c], sys.argv[2])
-    (mgr.sequence().record(kp.OpTensorSyncDevice([a, b])).record(kp.OpAlgoDispatch(algo))
-        .record(kp.OpTensorSyncLocal([c])).eval())
-    print(json.dumps({"shared_memory": mgr.shared_memory, "result": c.data().tolist()}))
-"""
 
 
 def test_a_socket_group_member_gets_shared_memory(user, grouped):
     assert os.stat(grouped.socket).st_gid == user.group
     assert os.stat(grouped.socket + ".data").st_gid == user.group
-    done = run_as(user, MULTIPLY_AS_MEMBER, grouped.address, MULTIPLY_GLSL)
+    done = run_as(user, MULTIPLY_PROGRAM, grouped.address, MULTIPLY_GLSL)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"shared_memory": True, "result": [4, 10, 18]}, done.stderr
     assert f"uid {user.uid}" in grouped.log()

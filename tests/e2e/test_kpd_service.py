@@ -19,6 +19,9 @@ import kp
 from conftest import KPD, REPO, Daemon, run_kpd
 
 ACTIVATE = shutil.which("systemd-socket-activate")
+needs_activate = pytest.mark.skipif(
+    ACTIVATE is None, reason="systemd-socket-activate is not installed (Debian package systemd; "
+    "scripts/setup installs it)")
 
 
 def test_version_names_the_release_and_the_commit():
@@ -119,14 +122,19 @@ def wait_for_text(path: str, text: str, timeout: float = 20) -> str:
         return f.read()
 
 
-@pytest.mark.skipif(ACTIVATE is None, reason="systemd-socket-activate is not installed "
-                    "(Debian package systemd; scripts/setup installs it)")
-def test_socket_activation_the_first_client_starts_kpd(folder):
-    sock = os.path.join(folder, "kpd.sock")
-    log = os.path.join(folder, "log")
+def activate(folder: str, *options: str):
+    """systemd-socket-activate listening on FOLDER/kpd.sock, to start kpd on the first
+    connection: the socket's path, the log's path and the process (kpd once started)."""
+    sock, log = os.path.join(folder, "kpd.sock"), os.path.join(folder, "log")
     with open(log, "w") as out:
-        process = subprocess.Popen([ACTIVATE, "-l", sock, KPD, "--log-level", "info"],
+        process = subprocess.Popen([ACTIVATE, *options, "-l", sock, KPD, "--log-level", "info"],
                                    stdout=out, stderr=subprocess.STDOUT)
+    return sock, log, process
+
+
+@needs_activate
+def test_socket_activation_the_first_client_starts_kpd(folder):
+    sock, log, process = activate(folder)
     try:
         assert "Listening on" in wait_for_text(log, "Listening on")
         assert "kpd:" not in wait_for_text(log, "Listening on")  # kpd has not started yet
@@ -147,14 +155,9 @@ def test_socket_activation_the_first_client_starts_kpd(folder):
             process.wait()
 
 
-@pytest.mark.skipif(ACTIVATE is None, reason="systemd-socket-activate is not installed "
-                    "(Debian package systemd; scripts/setup installs it)")
+@needs_activate
 def test_socket_activation_with_a_datagram_socket_is_refused(folder):
-    sock = os.path.join(folder, "kpd.sock")
-    log = os.path.join(folder, "log")
-    with open(log, "w") as out:
-        process = subprocess.Popen([ACTIVATE, "--datagram", "-l", sock, KPD],
-                                   stdout=out, stderr=subprocess.STDOUT)
+    sock, log, process = activate(folder, "--datagram")
     try:
         wait_for_text(log, "Listening on")
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as client:
