@@ -1,6 +1,7 @@
 """Installs the `kp` Python client: `pip install .` at the repository root.
 
-The gRPC stubs of proto/kp/v1/*.proto are generated into the build tree while the package
+The distribution is named `kpd-client` (the name `kp` on the public index is Kompute's own);
+the import name is `kp`. The gRPC stubs of proto/kp/v1/*.proto are generated into the build tree while the package
 is built (never committed), as the subpackage `kp.v1`.
 """
 import os
@@ -15,17 +16,34 @@ PROTO_ROOT = os.path.join(HERE, "proto")
 PROTO_FILES = ["kp/v1/types.proto", "kp/v1/compute.proto", "kp/v1/local.proto"]
 
 
-def protobuf_requirement() -> str:
-    """Generated code needs a protobuf runtime at least as new as the generator's: require the
-    version that grpcio-tools was installed with in this build environment."""
+def runtime_requirements() -> list:
+    """The grpcio and protobuf the generated stubs need, read from the generator that built
+    them: grpcio-tools pins the protobuf it generates for, and stubs from grpcio-tools >= 1.63
+    refuse a grpcio runtime older than themselves. A published wheel is built with the oldest
+    grpcio-tools we support (pyproject.toml), so it installs beside grpcio >= 1.51.3 and
+    protobuf >= 4.21."""
     try:
-        from importlib.metadata import version as installed
+        from importlib.metadata import requires, version as installed
 
-        installed("grpcio-tools")
-        major, minor = installed("protobuf").split(".")[:2]
-        return f"protobuf>={major}.{minor}"
+        tools = installed("grpcio-tools").split(".")
+        # The generator's own lower bound on protobuf is the oldest runtime its code runs on.
+        floors = [
+            re.search(r">=\s*([0-9.]+)", line)
+            for line in requires("grpcio-tools") or []
+            if line.startswith("protobuf")
+        ]
+        protobuf = next(m.group(1) for m in floors if m).split(".")
     except Exception:  # no grpcio-tools here: metadata-only commands such as `--version`
-        return "protobuf>=4.21"
+        tools, protobuf = ["1", "51", "3"], ["4", "21", "6"]
+    grpc_floor = ".".join(tools[:3])
+    # protobuf's runtime reads generated code of its own major version and the previous
+    # ones; the next major is untested, so it is excluded (the test of the distribution
+    # installs the newest release).
+    return [
+        f"grpcio>={grpc_floor}",
+        f"protobuf>={'.'.join(protobuf[:3])},<8",
+        "numpy>=1.21",
+    ]
 
 
 class BuildPyWithProtos(build_py):
@@ -61,7 +79,7 @@ def version() -> str:
 
 
 setup(
-    name="kp",
+    name="kpd-client",
     version=version(),
     description="Kompute's Python API with the GPU in the kpd daemon (gRPC client)",
     long_description=open(os.path.join(HERE, "README.md"), encoding="utf-8").read()
@@ -70,10 +88,18 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.9",
+    classifiers=[
+        "License :: OSI Approved :: Apache Software License",
+        "Programming Language :: Python :: 3 :: Only",
+        "Programming Language :: Python :: 3.9",
+        "Programming Language :: Python :: 3.13",
+        "Topic :: Scientific/Engineering",
+        "Typing :: Typed",
+    ],
     package_dir={"": "client-python"},
     packages=["kp", "kp.legacy"],
     package_data={"kp": ["py.typed"]},
-    install_requires=["grpcio>=1.51", protobuf_requirement(), "numpy>=1.21"],
+    install_requires=runtime_requirements(),
     entry_points={"console_scripts": ["kpctl = kp.kpctl:main"]},
     cmdclass={"build_py": BuildPyWithProtos},
     zip_safe=False,

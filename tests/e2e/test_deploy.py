@@ -20,7 +20,8 @@ from typing import Dict, Iterator, List
 import pytest
 
 import kp
-from conftest import KPD, MULTIPLY_GLSL, MULTIPLY_PROGRAM, REPO, run_kpd, skip_unless_python_runs
+from conftest import KPD, MULTIPLY_GLSL, MULTIPLY_PROGRAM, REPO, run_kpd
+from distribution import build_distribution, install_wheel
 
 DEPLOY = os.path.join(REPO, "deploy")
 BUILD = os.path.dirname(os.path.dirname(os.path.abspath(KPD)))  # build/server/kpd -> build
@@ -200,11 +201,29 @@ def served(installed) -> Iterator[Served]:
 
 
 
-def run_multiply(address: str, **user) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", MULTIPLY_PROGRAM, address, MULTIPLY_GLSL],
-                          capture_output=True, text=True, cwd="/", timeout=120,
-                          env={"PATH": os.environ.get("PATH", ""),
-                               "PYTHONPATH": os.pathsep.join(sys.path[1:])}, **user)
+def run_multiply(address: str, python: str = sys.executable, **user) -> subprocess.CompletedProcess:
+    env = {"PATH": os.environ.get("PATH", "")}
+    if python == sys.executable:  # this test's own environment: the kp of the source tree
+        env["PYTHONPATH"] = os.pathsep.join(sys.path[1:])
+    return subprocess.run([python, "-c", MULTIPLY_PROGRAM, address, MULTIPLY_GLSL],
+                          capture_output=True, text=True, cwd="/", timeout=120, env=env, **user)
+
+
+@pytest.fixture(scope="module")
+def wheel_python() -> Iterator[str]:
+    """The Python a new user gets from the built wheel: Debian's python3 with a virtual
+    environment holding the `kpd-client` wheel built from this tree, in a folder every user
+    can read (as a system-wide install would be)."""
+    if not os.access("/usr/bin/python3", os.X_OK):
+        pytest.skip("needs Debian's /usr/bin/python3 (package python3)")
+    folder = tempfile.mkdtemp(prefix="kp-wheel-")
+    os.chmod(folder, 0o755)
+    try:
+        built = build_distribution(folder)
+        yield os.path.join(install_wheel("/usr/bin/python3", os.path.join(folder, "venv"),
+                                         built.wheel, []), "python")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_packaged_kpd_runs_as_kpd_and_serves_through_the_socket(served):
@@ -223,7 +242,9 @@ def test_packaged_kpd_runs_as_kpd_and_serves_through_the_socket(served):
 MEMBER = "kp-e2e-member"
 
 
-def test_an_unprivileged_member_of_kp_evaluates(served):
+def test_an_unprivileged_member_of_kp_evaluates(served, wheel_python):
+    """From the built .deb and the built wheel to an evaluation, as a new user in group kp,
+    with no other step."""
     if shutil.which("useradd") is None:
         pytest.skip("needs useradd (Debian's passwd package)")
     created = not exists("user", MEMBER)
@@ -234,15 +255,12 @@ def test_an_unprivileged_member_of_kp_evaluates(served):
         member = pwd.getpwnam(MEMBER)
         as_member = dict(user=member.pw_uid, group=member.pw_gid,
                          extra_groups=[grp.getgrnam("kp").gr_gid])
-        skip_unless_python_runs(MEMBER, lambda program: subprocess.run(
-            [sys.executable, "-c", program], capture_output=True, text=True, cwd="/",
-            timeout=60, env={"PYTHONPATH": os.pathsep.join(sys.path[1:])}, **as_member))
-        done = run_multiply("unix:" + served.path, **as_member)
+        done = run_multiply("unix:" + served.path, wheel_python, **as_member)
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout) == {"shared_memory": True, "result": [4, 10, 18]}
         # Not in group kp: refused at the socket.
-        outsider = run_multiply("unix:" + served.path, user=member.pw_uid, group=member.pw_gid,
-                                extra_groups=[])
+        outsider = run_multiply("unix:" + served.path, wheel_python, user=member.pw_uid,
+                                group=member.pw_gid, extra_groups=[])
         assert outsider.returncode != 0
         assert "ermission denied" in outsider.stderr or "cannot reach kpd" in outsider.stderr
     finally:
