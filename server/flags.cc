@@ -144,6 +144,10 @@ int parseFlags(int argc, char** argv, Flags* flags) {
   app.add_option("--token-file", flags->server.tokenFile,
                  "File holding a bearer token that every call must carry as the metadata "
                  "'authorization: Bearer <token>' (on every address, Unix sockets included)");
+  app.add_option("--metrics-listen", flags->server.metricsListen,
+                 "HOST:PORT of an HTTP listener serving Prometheus metrics at /metrics "
+                 "(counts only: sessions, memory, evaluations, errors; e.g. 127.0.0.1:9464). "
+                 "Default: none");
   app.add_flag("--insecure-tcp", flags->server.insecureTcp,
                "Allow plain TCP (no TLS) on addresses other than loopback (dangerous)");
   try {

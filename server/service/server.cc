@@ -164,6 +164,17 @@ std::unique_ptr<Server> Server::start(std::shared_ptr<engine::Instance> instance
   if (!options.tokenFile.empty()) {
     spdlog::info("every call must carry the bearer token of {}", options.tokenFile);
   }
+  if (!options.metricsListen.empty()) {
+    server->metricsPage_ = std::make_unique<MetricsPage>(*server->pool_, *server->registry_,
+                                                         *server->retirement_, config.version);
+    try {
+      server->metrics_ = MetricsEndpoint::start(
+          options.metricsListen, [page = server->metricsPage_.get()] { return page->render(); });
+    } catch (...) {
+      server->shutdown(std::chrono::milliseconds(0));
+      throw;
+    }
+  }
   return server;
 }
 

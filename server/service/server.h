@@ -20,6 +20,8 @@
 #include "server/service/transport/call_gate.h"
 #include "server/service/transport/compute_service.h"
 #include "server/service/transport/local_channel.h"
+#include "server/service/transport/metrics_endpoint.h"
+#include "server/service/transport/metrics_page.h"
 #include "server/service/transport/peer_credentials.h"
 #include "server/service/transport/tcp_security.h"
 #include "server/service/transport/unix_listener.h"
@@ -50,6 +52,8 @@ struct ServerOptions {
   // a "unix:PATH" of `listen` whose PATH is here is served on that descriptor instead of a
   // socket kpd makes, and is left listening and in place when kpd stops.
   std::map<std::string, int> activatedSockets;
+  // "host:port" of the HTTP listener of the Prometheus page (/metrics); empty: none.
+  std::string metricsListen;
 };
 
 // The default local socket: $XDG_RUNTIME_DIR/kp/kpd.sock, else /run/kp/kpd.sock.
@@ -70,6 +74,8 @@ class Server {
 
   // The addresses served, with chosen TCP ports filled in.
   const std::vector<std::string>& addresses() const { return addresses_; }
+  // The Prometheus page's "host:port" (chosen port filled in); empty without metricsListen.
+  std::string metricsAddress() const { return metrics_ ? metrics_->address() : ""; }
 
   // Stops taking calls (new ones get UNAVAILABLE "kpd is shutting down"; the Unix sockets
   // are closed and removed), lets the calls in flight finish (a running Eval returns its
@@ -105,6 +111,8 @@ class Server {
   std::unique_ptr<LocalChannel> local_;
   std::vector<std::unique_ptr<UnixListener>> unixListeners_;
   std::vector<std::string> addresses_;
+  std::unique_ptr<MetricsPage> metricsPage_;
+  std::unique_ptr<MetricsEndpoint> metrics_;  // last: stopped first, before what it reads
   bool shutDown_ = false;
 };
 

@@ -191,8 +191,15 @@ def test_probes_ask_kpds_health_service_on_its_port():
     listen = kpd_conf()["listen"]
     assert [port_of(a) for a in listen] == [port]
     assert listen == ["0.0.0.0:%d" % port]  # every interface: the kubelet probes the pod IP
-    assert exposed_ports() == [port]
     assert port_of(image_listen_address()) == port
+    # The image exposes the gRPC port and the metrics port the ConfigMap serves, which the
+    # DaemonSet names "metrics" and its scrape annotation points at.
+    metrics = port_of(kpd_conf()["metrics-listen"])
+    assert exposed_ports() == [port, metrics]
+    named = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert named == {"grpc": port, "metrics": metrics}
+    annotations = daemonset()["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(metrics)
     # The kubelet's gRPC probe speaks no TLS, so kpd serves plain TCP there.
     config = kpd_conf()
     assert config["insecure-tcp"] is True
@@ -548,8 +555,14 @@ def test_every_setting_of_the_configmap_is_a_kpd_flag():
     assert not unknown, f"not flags of kpd --help: {unknown}"
 
 
+def metrics_on_a_free_port(text: str) -> str:
+    """The ConfigMap's settings with the metrics listener on any free port of its interface."""
+    address = kpd_conf()["metrics-listen"]
+    return text.replace(json.dumps(address), json.dumps(re.sub(r":\d+$", ":0", address)))
+
+
 def test_kpd_starts_with_the_configmaps_settings():
-    path = write_temp(kpd_conf_text())
+    path = write_temp(metrics_on_a_free_port(kpd_conf_text()))
     try:
         # kpd on a private socket: --listen on the command line wins over the file's.
         d = Daemon("--config", path)
@@ -610,8 +623,8 @@ class TcpKpd:
 def test_the_configmaps_address_serves_the_probe_and_the_example_job():
     listen = kpd_conf()["listen"]
     # The same settings, on a free port of the same interfaces.
-    text = kpd_conf_text().replace(json.dumps(listen),
-                                   json.dumps([re.sub(r":\d+$", ":0", a) for a in listen]))
+    text = metrics_on_a_free_port(kpd_conf_text()).replace(
+        json.dumps(listen), json.dumps([re.sub(r":\d+$", ":0", a) for a in listen]))
     assert text != kpd_conf_text()
     path = write_temp(text)
     try:

@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "server/base/error.h"
+#include "server/base/metrics.h"
 
 extern char** environ;
 
@@ -61,8 +62,9 @@ class Fd {
 void socketPair(Fd* mine, Fd* theirs) {
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-    base::fail(ErrorCode::kUnavailable,
-               std::string("cannot start the shader compiler: socketpair: ") + std::strerror(errno));
+    base::fail(
+        ErrorCode::kUnavailable,
+        std::string("cannot start the shader compiler: socketpair: ") + std::strerror(errno));
   }
   mine->reset(fds[0]);
   theirs->reset(fds[1]);
@@ -86,9 +88,9 @@ class ShaderCompiler::Turn {
     compiler_.running_.insert(requester_);
     compiler_.lastServed_[requester_] = ++compiler_.turnsGiven_;
     if (compiler_.lastServed_.size() > kRemembered) {
-      compiler_.lastServed_.erase(std::min_element(
-          compiler_.lastServed_.begin(), compiler_.lastServed_.end(),
-          [](const auto& a, const auto& b) { return a.second < b.second; }));
+      compiler_.lastServed_.erase(
+          std::min_element(compiler_.lastServed_.begin(), compiler_.lastServed_.end(),
+                           [](const auto& a, const auto& b) { return a.second < b.second; }));
     }
   }
   ~Turn() {
@@ -162,6 +164,7 @@ std::vector<uint32_t> ShaderCompiler::compile(const std::string& source, const s
   }
   std::vector<uint32_t> spirv;
   {
+    base::ScopedTimer timer(base::metrics().compiles);
     Turn turn(*this, requester);
     spirv = runWorker(source, name);
   }
@@ -192,18 +195,22 @@ std::vector<uint32_t> ShaderCompiler::runWorker(const std::string& source,
   const std::string cpu = std::to_string(limits_.cpuSeconds);
   const std::string stack = std::to_string(limits_.stackBytes);
   std::vector<char*> argv = {const_cast<char*>(worker.c_str()),
-                             const_cast<char*>("--memory-bytes"), const_cast<char*>(memory.c_str()),
-                             const_cast<char*>("--cpu-seconds"), const_cast<char*>(cpu.c_str()),
-                             const_cast<char*>("--stack-bytes"), const_cast<char*>(stack.c_str()),
-                             const_cast<char*>(name.c_str()), nullptr};
+                             const_cast<char*>("--memory-bytes"),
+                             const_cast<char*>(memory.c_str()),
+                             const_cast<char*>("--cpu-seconds"),
+                             const_cast<char*>(cpu.c_str()),
+                             const_cast<char*>("--stack-bytes"),
+                             const_cast<char*>(stack.c_str()),
+                             const_cast<char*>(name.c_str()),
+                             nullptr};
   pid_t pid = -1;
   const int spawned = ::posix_spawn(&pid, worker.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   childInput.reset();
   childOutput.reset();
   if (spawned != 0) {
-    base::fail(ErrorCode::kUnavailable, "cannot start the shader compiler " + worker + ": " +
-                                            std::strerror(spawned));
+    base::fail(ErrorCode::kUnavailable,
+               "cannot start the shader compiler " + worker + ": " + std::strerror(spawned));
   }
 
   // Feed the source and collect the result at once, until the worker is done, the result grows
@@ -213,7 +220,8 @@ std::vector<uint32_t> ShaderCompiler::runWorker(const std::string& source,
   size_t sent = 0;
   bool overlong = false, late = false;
   while (output.get() >= 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
       late = true;
       break;
@@ -226,7 +234,7 @@ std::vector<uint32_t> ShaderCompiler::runWorker(const std::string& source,
                                MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) sent += static_cast<size_t>(n);
       if (n < 0 && errno != EAGAIN && errno != EINTR) sent = source.size();  // it died
-      if (sent == source.size()) input.reset();  // end of the source
+      if (sent == source.size()) input.reset();                              // end of the source
     }
     if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       char buffer[65536];
@@ -282,8 +290,8 @@ std::vector<uint32_t> ShaderCompiler::runWorker(const std::string& source,
                std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")");
   }
   if (result[0] == 'E') base::fail(ErrorCode::kInvalidArgument, result.substr(1));
-  KP_REQUIRE(result[0] == 'S' && (result.size() - 1) % sizeof(uint32_t) == 0,
-             ErrorCode::kInternal, "the shader compiler answered something that is not SPIR-V");
+  KP_REQUIRE(result[0] == 'S' && (result.size() - 1) % sizeof(uint32_t) == 0, ErrorCode::kInternal,
+             "the shader compiler answered something that is not SPIR-V");
   std::vector<uint32_t> spirv((result.size() - 1) / sizeof(uint32_t));
   std::memcpy(spirv.data(), result.data() + 1, spirv.size() * sizeof(uint32_t));
   return spirv;

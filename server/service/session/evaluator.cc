@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "server/base/error.h"
+#include "server/base/metrics.h"
 
 namespace kp::service {
 
@@ -44,8 +45,8 @@ void Evaluator::requireReplyFits(const std::vector<Download>& downloads, uint32_
   uint64_t bytes = 16 + uint64_t{timestamps} * 11;
   for (const Download& download : downloads) {
     const uint64_t size = download.tensor->byteSize();
-    const bool inlined = !download.tensor->hasExternalHostMemory() &&
-                         (inlineLimit == 0 || size <= inlineLimit);
+    const bool inlined =
+        !download.tensor->hasExternalHostMemory() && (inlineLimit == 0 || size <= inlineLimit);
     bytes += inlined ? size + 32 : 16;
   }
   KP_REQUIRE(bytes <= static_cast<uint64_t>(config_.maxMessageBytes), ErrorCode::kResourceExhausted,
@@ -142,6 +143,7 @@ std::shared_ptr<SequenceEntry> Evaluator::submit(SessionObjects& objects,
   // tensors and algorithms may have been destroyed since it was recorded): a refused
   // evaluation changes nothing.
   base::withContext(name, [&] { entry->sequence->evalAsync([this] { writeUploads(); }); });
+  entry->submitted = std::chrono::steady_clock::now();
   return entry;
 }
 
@@ -178,17 +180,19 @@ void Evaluator::wait(SequenceEntry& entry, const v1::EvalRequest& request,
   base::fail(ErrorCode::kDeadlineExceeded,
              "the evaluation did not finish within " + std::to_string(timeoutNs / 1'000'000) +
                  " ms" +
-                 (request.sequence() != 0
-                      ? "; sequence " + std::to_string(request.sequence()) +
-                            " keeps running and can be awaited with EvalAwait"
-                      : "; its resources are freed once it finishes"));
+                 (request.sequence() != 0 ? "; sequence " + std::to_string(request.sequence()) +
+                                                " keeps running and can be awaited with EvalAwait"
+                                          : "; its resources are freed once it finishes"));
 }
 
-void Evaluator::collect(const SequenceEntry& entry, uint64_t inlineLimit,
-                        v1::EvalResponse* response) {
+void Evaluator::collect(SequenceEntry& entry, uint64_t inlineLimit, v1::EvalResponse* response) {
   response->set_finished(true);
+  if (entry.submitted) {  // the first collection of this evaluation: its latency
+    base::metrics().evaluations.observe(std::chrono::steady_clock::now() - *entry.submitted);
+    entry.submitted.reset();
+  }
   for (const Download& download : entry.downloads) {
-    if (!download.tensor->isInit()) continue;  // destroyed since it was recorded
+    if (!download.tensor->isInit()) continue;                // destroyed since it was recorded
     if (download.tensor->hasExternalHostMemory()) continue;  // the client sees it in place
     if (inlineLimit > 0 && download.tensor->byteSize() > inlineLimit) {
       response->add_pending_downloads(download.handle);

@@ -47,8 +47,8 @@ class Evaluator {
   // The reply of a finished evaluation of `entry`: its downloads (those in shared memory stay
   // out; those above `inlineLimit` are listed as pending, for ReadTensorStream) and timestamps.
   // Call with the session's lock held.
-  static void collect(const SequenceEntry& entry, uint64_t inlineLimit,
-                      v1::EvalResponse* response);
+  // The first collection of an evaluation records its latency in base::metrics().
+  static void collect(SequenceEntry& entry, uint64_t inlineLimit, v1::EvalResponse* response);
 
   // RESOURCE_EXHAUSTED if `ops` weigh more than a sequence may record (--max-sequence-ops).
   void requireOpsLimit(const google::protobuf::RepeatedPtrField<v1::Op>& ops) const;

@@ -9,8 +9,10 @@
 // without being added (the creation failed) gives its quota back.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -29,6 +31,9 @@ namespace kp::service {
 struct SequenceEntry {
   std::shared_ptr<engine::Sequence> sequence;
   std::vector<Download> downloads;
+  // When its evaluation in flight was submitted; reset once collected (for the latency
+  // histogram of base::metrics()).
+  std::optional<std::chrono::steady_clock::time_point> submitted;
 };
 
 class SessionObjects;
@@ -55,8 +60,6 @@ class Reservation {
  private:
   friend class SessionObjects;
 
-// "67108864 bytes (64.0 MiB)": exact, and readable, for messages about sizes.
-std::string describeBytes(uint64_t bytes);
   base::Mutex* mutex_;
   SessionObjects* objects_;  // null once the object was added
   uint64_t bytes_;
@@ -90,7 +93,9 @@ class SessionObjects {
   // Evaluations without a sequence (Eval with sequence = 0), kept while they run: at most as
   // many as the session may hold objects (RESOURCE_EXHAUSTED from requireAnonymousRoom).
   void requireAnonymousRoom() const;
-  void addAnonymous(std::shared_ptr<SequenceEntry> entry) { anonymous_.push_back(std::move(entry)); }
+  void addAnonymous(std::shared_ptr<SequenceEntry> entry) {
+    anonymous_.push_back(std::move(entry));
+  }
   void removeAnonymous(const std::shared_ptr<SequenceEntry>& entry);
   // Frees the anonymous evaluations (and destroyed sequences still running) that finished.
   void reapAnonymous();
@@ -125,8 +130,8 @@ class SessionObjects {
   HandleTable<engine::Algorithm> algorithms_{"algorithm"};
   HandleTable<SequenceEntry> sequences_{"sequence"};
   std::vector<std::shared_ptr<SequenceEntry>> anonymous_;
-  uint64_t tensorBytes_ = 0;    // of the live tensors and of those being created
-  size_t pendingObjects_ = 0;   // objects being created
+  uint64_t tensorBytes_ = 0;   // of the live tensors and of those being created
+  size_t pendingObjects_ = 0;  // objects being created
 };
 
 }  // namespace kp::service

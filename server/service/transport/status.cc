@@ -4,6 +4,8 @@
 
 #include <new>
 
+#include "server/base/metrics.h"
+
 namespace kp::service {
 namespace {
 
@@ -48,7 +50,9 @@ grpc::StatusCode statusCodeOf(ErrorCode code) {
   return grpc::StatusCode::UNKNOWN;
 }
 
-grpc::Status currentExceptionStatus(const char* rpc, std::string* kind) {
+namespace {
+
+grpc::Status mapCurrentException(const char* rpc, std::string* kind) {
   if (kind) kind->clear();
   try {
     throw;
@@ -73,6 +77,14 @@ grpc::Status currentExceptionStatus(const char* rpc, std::string* kind) {
     spdlog::error("{}: unknown exception", rpc);
     return grpc::Status(grpc::StatusCode::INTERNAL, "internal error");
   }
+}
+
+}  // namespace
+
+grpc::Status currentExceptionStatus(const char* rpc, std::string* kind) {
+  grpc::Status status = mapCurrentException(rpc, kind);
+  base::metrics().countError(status.error_code());
+  return status;
 }
 
 }  // namespace kp::service
