@@ -61,6 +61,10 @@ void throwError(StatusCode code, const std::string& message) {
     case StatusCode::kUnavailable:
     case StatusCode::kCancelled:
       throw UnavailableError(code, message);
+    case StatusCode::kUnauthenticated:
+      throw UnauthenticatedError(code, message);
+    case StatusCode::kPermissionDenied:
+      throw PermissionDeniedError(code, message);
     case StatusCode::kInternal:
       throw InternalError(code, message);
     default:

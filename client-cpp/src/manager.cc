@@ -4,9 +4,10 @@
 #include <cstring>
 
 #include "client-cpp/src/address.h"
-#include "kp/error.hpp"
+#include "client-cpp/src/security.h"
 #include "client-cpp/src/session.h"
 #include "client-cpp/src/wire.h"
+#include "kp/error.hpp"
 
 namespace kp {
 
@@ -19,18 +20,28 @@ bool wantsSharedMemory(const std::optional<bool>& option) {
   return value == nullptr || std::strcmp(value, "0") != 0;
 }
 
+// The session that `options` describe.
+std::shared_ptr<detail::Session> openSession(const ManagerOptions& options) {
+  const std::string address = detail::resolveAddress(options.address);
+  return detail::Session::open(address, detail::Security(address, options), options.device,
+                               options.familyQueueIndices, wantsSharedMemory(options.sharedMemory));
+}
+
+ManagerOptions optionsAt(std::string address) {
+  ManagerOptions options;
+  options.address = std::move(address);
+  return options;
+}
+
 }  // namespace
 
-Manager::Manager(std::string address) : Manager(ManagerOptions{std::move(address), 0, {}, {}}) {}
+Manager::Manager(std::string address) : Manager(optionsAt(std::move(address))) {}
 
 Manager::Manager(uint32_t device, const std::vector<uint32_t>& familyQueueIndices,
                  const std::vector<std::string>& /*desiredExtensions: kpd enables them*/)
     : Manager(ManagerOptions{"", device, familyQueueIndices, {}}) {}
 
-Manager::Manager(const ManagerOptions& options)
-    : session_(detail::Session::open(detail::resolveAddress(options.address), options.device,
-                                     options.familyQueueIndices,
-                                     wantsSharedMemory(options.sharedMemory))) {}
+Manager::Manager(const ManagerOptions& options) : session_(openSession(options)) {}
 
 Manager::~Manager() {
   destroy();
@@ -139,14 +150,14 @@ std::shared_ptr<Algorithm> Manager::algorithm(const std::vector<std::shared_ptr<
 namespace {
 
 std::vector<uint32_t> compileWith(detail::Session::Stub& stub, const std::string& glsl,
-                                  const std::string& address) {
+                                  const std::string& address, const detail::Security& security) {
   v1::CompileShaderRequest request;
   request.set_glsl(glsl);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
   v1::CompileShaderResponse response;
   grpc::Status status = stub.CompileShader(&context, request, &response);
-  if (!status.ok()) detail::throwStatus(status, address, "");
+  if (!status.ok()) detail::throwStatus(security.explain(status), address, "");
   const std::string& bytes = response.spirv();
   std::vector<uint32_t> words(bytes.size() / sizeof(uint32_t));
   std::copy(bytes.begin(), bytes.begin() + words.size() * sizeof(uint32_t),
@@ -158,13 +169,18 @@ std::vector<uint32_t> compileWith(detail::Session::Stub& stub, const std::string
 
 std::vector<uint32_t> Manager::compileSource(const std::string& glsl) const {
   std::shared_ptr<detail::Session> session = this->session();
-  return compileWith(session->stub(), glsl, session->address());
+  return compileWith(session->stub(), glsl, session->address(), session->security());
 }
 
 std::vector<uint32_t> compileSource(const std::string& glsl, const std::string& address) {
-  const std::string resolved = detail::resolveAddress(address);
-  std::unique_ptr<v1::Compute::Stub> stub = v1::Compute::NewStub(detail::makeChannel(resolved));
-  return compileWith(*stub, glsl, resolved);
+  return compileSource(glsl, optionsAt(address));
+}
+
+std::vector<uint32_t> compileSource(const std::string& glsl, const ManagerOptions& options) {
+  const std::string resolved = detail::resolveAddress(options.address);
+  const detail::Security security(resolved, options);
+  std::unique_ptr<v1::Compute::Stub> stub = v1::Compute::NewStub(detail::makeChannel(security));
+  return compileWith(*stub, glsl, resolved, security);
 }
 
 }  // namespace kp

@@ -10,7 +10,7 @@
 
 namespace kp::detail {
 
-std::shared_ptr<grpc::Channel> makeChannel(const std::string& address) {
+std::shared_ptr<grpc::Channel> makeChannel(const Security& security) {
   grpc::ChannelArguments arguments;
   arguments.SetMaxSendMessageSize(-1);
   arguments.SetMaxReceiveMessageSize(-1);
@@ -18,18 +18,19 @@ std::shared_ptr<grpc::Channel> makeChannel(const std::string& address) {
   arguments.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
   arguments.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   arguments.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments);
+  return security.channel(arguments);
 }
 
-Session::Session(Token, std::string address)
+Session::Session(Token, std::string address, Security security)
     : address_(std::move(address)),
-      channel_(makeChannel(address_)),
+      security_(std::move(security)),
+      channel_(makeChannel(security_)),
       stub_(v1::Compute::NewStub(channel_)) {}
 
-std::shared_ptr<Session> Session::open(const std::string& address, uint32_t device,
-                                       const std::vector<uint32_t>& queueFamilies,
+std::shared_ptr<Session> Session::open(const std::string& address, Security security,
+                                       uint32_t device, const std::vector<uint32_t>& queueFamilies,
                                        bool sharedMemory) {
-  auto session = std::make_shared<Session>(Token{}, address);
+  auto session = std::make_shared<Session>(Token{}, address, std::move(security));
   v1::OpenSessionRequest request;
   request.set_device(device);
   for (uint32_t family : queueFamilies) request.add_queue_families(family);
@@ -61,7 +62,7 @@ std::shared_ptr<Session> Session::open(const std::string& address, uint32_t devi
                            "cannot reach kpd at " + address + ": no answer within " +
                                std::to_string(kConnectTimeout.count()) + " s");
   }
-  throwStatus(failure, address, "");
+  throwStatus(session->security_.explain(failure), address, "");
 }
 
 void Session::watch(v1::OpenSessionRequest request) {

@@ -14,16 +14,18 @@
 #include <thread>
 #include <vector>
 
+#include "client-cpp/src/local/local_channel.h"
+#include "client-cpp/src/security.h"
+#include "client-cpp/src/status.h"
 #include "kp/v1/compute.grpc.pb.h"
 #include "kp/v1/local.pb.h"
-#include "client-cpp/src/local/local_channel.h"
-#include "client-cpp/src/status.h"
 
 namespace kp::detail {
 
-/// A channel to kpd (no message size limit on the client: the daemon enforces its own;
-/// keepalive pings notice a daemon that vanished without closing the connection).
-std::shared_ptr<grpc::Channel> makeChannel(const std::string& address);
+/// A channel to kpd with `security`'s credentials and token (no message size limit on the
+/// client: the daemon enforces its own; keepalive pings notice a daemon that vanished without
+/// closing the connection).
+std::shared_ptr<grpc::Channel> makeChannel(const Security& security);
 
 /// The session: a channel, the OpenSession stream that a background thread keeps open (the
 /// daemon ends the session when it closes), and unary calls that throw kp::Error on failure.
@@ -44,16 +46,19 @@ class Session {
   /// The deadline of the requests that free objects or end the session.
   static constexpr std::chrono::seconds kCleanupTimeout{30};
 
-  /// Opens a session on `device` with `queueFamilies` at the resolved `address`. Throws
-  /// UnavailableError naming the address when the daemon does not answer in
-  /// kConnectTimeout, and the daemon's error when it refuses. With `sharedMemory`, connects
-  /// the local data socket when the daemon offers one (SessionOpened.data_socket) and falls
-  /// back to gRPC alone when it cannot be used.
-  static std::shared_ptr<Session> open(const std::string& address, uint32_t device,
-                                       const std::vector<uint32_t>& queueFamilies,
+  /// Opens a session on `device` with `queueFamilies` at the resolved `address`, with
+  /// `security`'s TLS and token. Throws UnavailableError naming the address when the daemon
+  /// does not answer in kConnectTimeout, and the daemon's error when it refuses
+  /// (UnauthenticatedError for a missing or wrong token), with Security::explain()'s hint. With
+  /// `sharedMemory`, connects the local data socket when the daemon offers one
+  /// (SessionOpened.data_socket) and falls back to gRPC alone when it cannot be used. The
+  /// local data socket carries no token: attaching to a session takes its secret id, which
+  /// only a caller that passed the token on the session stream has (as in the Python client).
+  static std::shared_ptr<Session> open(const std::string& address, Security security,
+                                       uint32_t device, const std::vector<uint32_t>& queueFamilies,
                                        bool sharedMemory);
 
-  Session(Token, std::string address);
+  Session(Token, std::string address, Security security);
   /// Ends the session (close()).
   ~Session();
 
@@ -70,6 +75,8 @@ class Session {
   uint32_t leaseSeconds() const { return leaseSeconds_; }
   /// The largest message the daemon accepts or sends; 0 when it does not say.
   uint64_t maxMessageBytes() const { return maxMessageBytes_; }
+  /// The TLS settings and token of the channel.
+  const Security& security() const { return security_; }
   /// The gRPC stub (for calls that need no session, and streams).
   Stub& stub() const { return *stub_; }
   /// The same-host fast path, or null when the session has none (TCP, switched off, or the
@@ -140,6 +147,7 @@ class Session {
   [[noreturn]] void localFailed(const LinkError& error) const;
 
   const std::string address_;
+  const Security security_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<Stub> stub_;
   grpc::ClientContext streamContext_;

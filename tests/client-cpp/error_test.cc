@@ -4,8 +4,8 @@
 
 #include <stdexcept>
 
-#include "kp/error.hpp"
 #include "client-cpp/src/status.h"
+#include "kp/error.hpp"
 
 namespace kp {
 namespace {
@@ -31,6 +31,8 @@ TEST(Error, EachCodeHasItsClass) {
   expectThrownAs<UnavailableError>(StatusCode::kUnavailable);
   expectThrownAs<UnavailableError>(StatusCode::kCancelled);
   expectThrownAs<InternalError>(StatusCode::kInternal);
+  expectThrownAs<UnauthenticatedError>(StatusCode::kUnauthenticated);
+  expectThrownAs<PermissionDeniedError>(StatusCode::kPermissionDenied);
   expectThrownAs<Error>(StatusCode::kUnimplemented);
 }
 

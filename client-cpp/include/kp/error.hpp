@@ -86,6 +86,19 @@ class UnavailableError : public Error {
   using Error::Error;
 };
 
+/// kpd refused the caller: its bearer token is missing or wrong (UNAUTHENTICATED). See
+/// ManagerOptions::token and $KP_TOKEN. The message is kpd's, saying which.
+class UnauthenticatedError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// kpd knows the caller, who may not do this (PERMISSION_DENIED).
+class PermissionDeniedError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// An unexpected failure inside the daemon (INTERNAL).
 class InternalError : public Error {
  public:

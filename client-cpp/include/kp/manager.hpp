@@ -24,8 +24,10 @@ namespace kp {
 ///
 /// Where the daemon is: the `address` argument when not empty, else $KP_ADDRESS, else
 /// $XDG_RUNTIME_DIR/kp/kpd.sock if it exists, else /run/kp/kpd.sock. "unix:/path" and bare
-/// paths ("/path", "./path") are Unix sockets; "host:port" is TCP. A daemon that does not
-/// answer within 10 seconds gives UnavailableError naming the address.
+/// paths ("/path", "./path") are Unix sockets; "host:port" is TCP, "tls:host:port" TCP with
+/// TLS. A daemon that does not answer within 10 seconds gives UnavailableError naming the
+/// address. TLS and the bearer token of a kpd that asks for them: ManagerOptions (token,
+/// tlsCa, tlsCert, tlsKey) or $KP_TOKEN, $KP_TOKEN_FILE, $KP_TLS_CA, $KP_TLS_CERT, $KP_TLS_KEY.
 ///
 /// Tensors, algorithms and sequences are shared_ptrs that keep the connection alive; after
 /// the session ends they report isInit() == false and refuse to evaluate.
@@ -132,7 +134,8 @@ class Manager {
                                        const std::vector<S>& specializationConstants,
                                        const std::vector<P>& pushConstants = {}) {
     return algorithm(tensors, ShaderSource{spirv, {}}, workgroup,
-                     TypedConstants::of(specializationConstants), TypedConstants::of(pushConstants));
+                     TypedConstants::of(specializationConstants),
+                     TypedConstants::of(pushConstants));
   }
 
   /// algorithm() from GLSL compute shader source, compiled by the daemon.
@@ -151,13 +154,15 @@ class Manager {
                                        const std::vector<S>& specializationConstants,
                                        const std::vector<P>& pushConstants = {}) {
     return algorithm(tensors, ShaderSource{{}, glsl}, workgroup,
-                     TypedConstants::of(specializationConstants), TypedConstants::of(pushConstants));
+                     TypedConstants::of(specializationConstants),
+                     TypedConstants::of(pushConstants));
   }
 
   /// algorithm() with any shader source and constants already typed.
   std::shared_ptr<Algorithm> algorithm(const std::vector<std::shared_ptr<Tensor>>& tensors,
                                        ShaderSource shader, const Workgroup& workgroup,
-                                       TypedConstants specializationConstants, TypedConstants pushConstants);
+                                       TypedConstants specializationConstants,
+                                       TypedConstants pushConstants);
 
   /// Compiles GLSL compute shader source to SPIR-V with the daemon's glslang (errors are
   /// InvalidArgumentError with the source's line numbers).
@@ -171,7 +176,11 @@ class Manager {
 };
 
 /// Compiles GLSL compute shader source to SPIR-V with the glslang of the kpd at `address`
-/// (resolved as for Manager; no session is opened).
+/// (resolved as for Manager; no session is opened). The token and TLS settings come from the
+/// environment (KP_TOKEN, KP_TLS_CA, ...: see ManagerOptions).
 std::vector<uint32_t> compileSource(const std::string& glsl, const std::string& address = "");
+/// compileSource() at options.address with the token and TLS settings of `options` (the
+/// other options do not apply).
+std::vector<uint32_t> compileSource(const std::string& glsl, const ManagerOptions& options);
 
 }  // namespace kp
