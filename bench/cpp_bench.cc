@@ -5,12 +5,21 @@
 //   cpp_bench bandwidth ADDRESS PATH BYTES...  host -> device -> host round trip
 //
 // PATH "shm" is the same-host fast path (shared memory and the local data socket); "socket"
-// sends host copies over the gRPC connection (a Unix socket or TCP, as ADDRESS says).
+// sends host copies over the gRPC connection (a Unix socket or TCP, as ADDRESS says). Rows are
+// named cpp-shm, cpp-socket (Unix socket) and cpp-tcp; round trips over gRPC streams
+// cpp-unix-stream and cpp-tcp-stream.
+//
+// Results are checked (the products; the bytes of a round trip, read back from the device): a
+// wrong one ends the program with "cpp_bench: BENCH PATH: wrong result: ..." on stderr and exit
+// status 1. BENCH_ITERATIONS caps every timed loop (warm-ups at a tenth of it), for
+// bench/run --smoke; BENCH_SMOKE_CORRUPT=PATH[,PATH...] makes those paths feed a wrong value in
+// on purpose, to show that the checks catch it.
 #include <kp/kp.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -31,6 +40,41 @@ void main() {
   if (i < outValues.length()) { outValues[i] = lhs[i] * rhs[i]; }
 }
 )";
+
+// `fallback`, or BENCH_ITERATIONS where that is smaller.
+int reps(int fallback) {
+  const char* cap = std::getenv("BENCH_ITERATIONS");
+  const int value = cap ? std::atoi(cap) : 0;
+  return value > 0 ? std::max(1, std::min(fallback, value)) : fallback;
+}
+
+// True where BENCH_SMOKE_CORRUPT (comma-separated) names `path`.
+bool corrupt(const std::string& path) {
+  const char* list = std::getenv("BENCH_SMOKE_CORRUPT");
+  if (!list) return false;
+  const std::string names = std::string(",") + list + ",";
+  return names.find("," + path + ",") != std::string::npos;
+}
+
+// The row's path: cpp-shm, cpp-socket / cpp-tcp, or (round trips) cpp-unix-stream /
+// cpp-tcp-stream.
+std::string pathName(const std::string& address, const std::string& path, bool stream) {
+  if (path == "shm") return "cpp-shm";
+  const bool tcp = address.rfind("unix:", 0) != 0;
+  if (stream) return tcp ? "cpp-tcp-stream" : "cpp-unix-stream";
+  return tcp ? "cpp-tcp" : "cpp-socket";
+}
+
+int wrongResult(const char* bench, const std::string& path, const std::string& what) {
+  std::fprintf(stderr, "cpp_bench: %s %s: wrong result: %s\n", bench, path.c_str(), what.c_str());
+  return 1;
+}
+
+std::string values(const float* data, size_t count) {
+  std::string text = "[";
+  for (size_t i = 0; i < count; ++i) text += (i ? ", " : "") + std::to_string(data[i]);
+  return text + "]";
+}
 
 constexpr int kWarmUp = 200;
 constexpr int kTimed = 2000;
@@ -58,7 +102,7 @@ void emit(const std::string& path, const char* sequence, const std::vector<doubl
   double sum = 0;
   for (double value : micros) sum += value;
   std::printf(
-      "{\"bench\": \"small_eval\", \"path\": \"cpp-%s\", \"sequence\": \"%s\", \"n\": %zu, "
+      "{\"bench\": \"small_eval\", \"path\": \"%s\", \"sequence\": \"%s\", \"n\": %zu, "
       "\"p50_us\": %.2f, \"p99_us\": %.2f, \"mean_us\": %.2f}\n",
       path.c_str(), sequence, micros.size(), percentile(micros, 0.5), percentile(micros, 0.99),
       sum / static_cast<double>(micros.size()));
@@ -75,6 +119,7 @@ int small(const std::string& address, const std::string& path) {
                  address.c_str());
     return 1;
   }
+  const std::string name = pathName(address, path, false);
   auto a = mgr.tensor({2, 2, 2});
   auto b = mgr.tensor({1, 2, 3});
   auto c = mgr.tensor({0, 0, 0});
@@ -83,23 +128,36 @@ int small(const std::string& address, const std::string& path) {
                   ->record<kp::OpTensorSyncDevice>({a, b})
                   ->record<kp::OpAlgoDispatch>(algo)
                   ->record<kp::OpTensorSyncLocal>({c});
-  const float host[3] = {2, 2, 2};
-  bool wrong = false;
+  float host[3] = {2, 2, 2};
+  if (corrupt(name)) host[2] = 2.5f;
+  int wrong = 0;
   auto run = [&] {
     std::memcpy(a->data(), host, sizeof(host));  // the host write a program would make
     full->eval();
-    wrong |= c->data()[2] != 6.0f;
+    wrong += c->data()[2] != 6.0f;
   };
-  timed(kWarmUp, run);
-  emit(path, "sync_mult_sync", timed(kTimed, run));
+  auto expected = [&] {
+    const float* out = c->data();
+    return out[0] == 2.0f && out[1] == 4.0f && out[2] == 6.0f;
+  };
+  timed(reps(kWarmUp), run);
+  emit(name, "sync_mult_sync", timed(reps(kTimed), run));
+  if (wrong || !expected()) {
+    return wrongResult("small_eval", name,
+                       "c = " + values(c->data(), 3) + " (" + std::to_string(wrong) +
+                           " wrong evaluations), expected [2, 4, 6]");
+  }
 
   auto dispatch = mgr.sequence()->record<kp::OpAlgoDispatch>(algo);
   auto evalDispatch = [&] { dispatch->eval(); };
-  timed(kWarmUp, evalDispatch);
-  emit(path, "dispatch", timed(kTimed, evalDispatch));
-  if (wrong) {
-    std::fprintf(stderr, "cpp_bench: the multiplication gave wrong values\n");
-    return 1;
+  timed(reps(kWarmUp), evalDispatch);
+  emit(name, "dispatch", timed(reps(kTimed), evalDispatch));
+  std::memset(c->data(), 0, 3 * sizeof(float));
+  mgr.sequence()->record<kp::OpTensorSyncLocal>({c})->eval();  // what the dispatches left
+  if (!expected()) {
+    return wrongResult("small_eval", name,
+                       "c = " + values(c->data(), 3) +
+                           " after the dispatch-only evaluations, expected [2, 4, 6]");
   }
   return 0;
 }
@@ -112,34 +170,48 @@ int bandwidth(const std::string& address, const std::string& path,
   options.address = address;
   options.sharedMemory = path == "shm";
   kp::Manager mgr(options);
+  const std::string name = pathName(address, path, true);
   for (uint64_t size : sizes) {
     const size_t count = size / sizeof(float);
-    const std::vector<float> source(count, 1.5f);
+    std::vector<float> source(count);
+    for (size_t i = 0; i < count; ++i) source[i] = static_cast<float>(i % 65521);
+    std::vector<float> written = source;
+    if (corrupt(name) && count > 0) written.back() += 1;
     std::vector<float> target(count);
     auto tensor = mgr.tensor(std::vector<float>(count, 0.0f));
     auto seq = mgr.sequence()
                    ->record<kp::OpTensorSyncDevice>({tensor})
                    ->record<kp::OpTensorSyncLocal>({tensor});
     auto run = [&] {
-      std::memcpy(tensor->data(), source.data(), size);
+      std::memcpy(tensor->data(), written.data(), size);
       seq->eval();
       std::memcpy(target.data(), tensor->data(), size);
     };
     const int iterations = size >= (64u << 20) ? 5 : size >= (1u << 20) ? 20 : 200;
     run();
-    const std::vector<double> micros = timed(iterations, run);
+    const std::vector<double> micros = timed(reps(iterations), run);
     double sum = 0;
     for (double value : micros) sum += value;
     std::printf(
-        "{\"bench\": \"bandwidth\", \"path\": \"cpp-%s\", \"bytes\": %llu, \"n\": %zu, "
+        "{\"bench\": \"bandwidth\", \"path\": \"%s\", \"bytes\": %llu, \"n\": %zu, "
         "\"p50_us\": %.2f, \"p99_us\": %.2f, \"mean_us\": %.2f}\n",
-        path.c_str(), static_cast<unsigned long long>(size), micros.size(),
+        name.c_str(), static_cast<unsigned long long>(size), micros.size(),
         percentile(micros, 0.5), percentile(micros, 0.99),
         sum / static_cast<double>(micros.size()));
     std::fflush(stdout);
-    if (target.back() != 1.5f) {
-      std::fprintf(stderr, "cpp_bench: the round trip gave wrong values\n");
-      return 1;
+    if (target != source) {
+      return wrongResult("bandwidth", name,
+                         std::to_string(size) + " bytes came back different from those written");
+    }
+    // Through the device: the host copy is cleared between SyncDevice and SyncLocal.
+    std::memcpy(tensor->data(), written.data(), size);
+    mgr.sequence()->record<kp::OpTensorSyncDevice>({tensor})->eval();
+    std::memset(tensor->data(), 0, size);
+    mgr.sequence()->record<kp::OpTensorSyncLocal>({tensor})->eval();
+    if (std::memcmp(tensor->data(), source.data(), size) != 0) {
+      return wrongResult("bandwidth", name,
+                         std::to_string(size) +
+                             " bytes read back from the device differ from those written to it");
     }
     seq->destroy();
     tensor->destroy();

@@ -6,6 +6,11 @@
 //   engine_bench saxpy N...         saxpy on N floats (GPU-bound)
 //   engine_bench pingpong           4 bytes to another process and back over a Unix socket:
 //                                   the floor of any call from one process to another
+//
+// Results are checked (the products, the bytes of a round trip read back from the device,
+// saxpy's y): a wrong one ends the program with "engine_bench: BENCH engine: wrong result: ..."
+// on stderr and exit status 1. BENCH_ITERATIONS caps every timed loop (warm-ups at a tenth of
+// it), for bench/run --smoke; BENCH_SMOKE_CORRUPT=engine feeds a wrong value in on purpose.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -26,6 +31,32 @@ using namespace kp::engine;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// `fallback`, or BENCH_ITERATIONS where that is smaller.
+int reps(int fallback) {
+  const char* cap = std::getenv("BENCH_ITERATIONS");
+  const int value = cap ? std::atoi(cap) : 0;
+  return value > 0 ? std::max(1, std::min(fallback, value)) : fallback;
+}
+
+// True where BENCH_SMOKE_CORRUPT (comma-separated) names `path`.
+bool corrupt(const std::string& path) {
+  const char* list = std::getenv("BENCH_SMOKE_CORRUPT");
+  if (!list) return false;
+  const std::string names = std::string(",") + list + ",";
+  return names.find("," + path + ",") != std::string::npos;
+}
+
+[[noreturn]] void wrongResult(const char* bench, const std::string& what) {
+  std::fprintf(stderr, "engine_bench: %s engine: wrong result: %s\n", bench, what.c_str());
+  std::exit(1);
+}
+
+std::string values(const std::vector<float>& data) {
+  std::string text = "[";
+  for (size_t i = 0; i < data.size() && i < 4; ++i) text += (i ? ", " : "") + std::to_string(data[i]);
+  return text + (data.size() > 4 ? ", ...]" : "]");
+}
 
 double percentile(std::vector<double> values, double p) {
   std::sort(values.begin(), values.end());
@@ -76,26 +107,43 @@ void smallEval(const std::shared_ptr<Device>& device) {
       .record(std::make_shared<OpAlgoDispatch>(algorithm))
       .record(std::make_shared<OpTensorSyncLocal>(std::vector{c}));
   std::vector<float> host{2, 2, 2};
+  if (corrupt("engine")) host[2] = 2.5f;
+  int wrong = 0;
   auto run = [&] {
     a->setData(host);  // the host write a client would make
     full->eval();
-    volatile float sink = c->vector<float>()[2];
-    (void)sink;
+    wrong += c->vector<float>()[2] != 6.0f;
   };
-  timeMicros(200, run);
-  report("small_eval", "engine", ",\"sequence\":\"sync_mult_sync\"", timeMicros(2000, run));
+  const std::vector<float> expected{2, 4, 6};
+  timeMicros(reps(200), run);
+  report("small_eval", "engine", ",\"sequence\":\"sync_mult_sync\"", timeMicros(reps(2000), run));
+  if (wrong || c->vector<float>() != expected) {
+    wrongResult("small_eval", "c = " + values(c->vector<float>()) + " (" +
+                                  std::to_string(wrong) + " wrong evaluations), expected [2, 4, 6]");
+  }
 
   auto dispatchOnly = Sequence::create(device);
   dispatchOnly->record(std::make_shared<OpAlgoDispatch>(algorithm));
-  timeMicros(200, [&] { dispatchOnly->eval(); });
+  timeMicros(reps(200), [&] { dispatchOnly->eval(); });
   report("small_eval", "engine", ",\"sequence\":\"dispatch\"",
-         timeMicros(2000, [&] { dispatchOnly->eval(); }));
+         timeMicros(reps(2000), [&] { dispatchOnly->eval(); }));
+  c->setData(std::vector<float>{0, 0, 0});
+  auto syncLocal = Sequence::create(device);
+  syncLocal->record(std::make_shared<OpTensorSyncLocal>(std::vector{c}));
+  syncLocal->eval();  // what the dispatches left
+  if (c->vector<float>() != expected) {
+    wrongResult("small_eval", "c = " + values(c->vector<float>()) +
+                                  " after the dispatch-only evaluations, expected [2, 4, 6]");
+  }
 }
 
 void bandwidth(const std::shared_ptr<Device>& device, const std::vector<uint64_t>& sizes) {
   for (uint64_t bytes : sizes) {
     const uint64_t count = bytes / 4;
-    std::vector<float> in(count, 1.5f), out(count);
+    std::vector<float> source(count), out(count);
+    for (uint64_t i = 0; i < count; ++i) source[i] = static_cast<float>(i % 65521);
+    std::vector<float> in = source;
+    if (corrupt("engine") && count > 0) in.back() += 1;
     auto tensor = Tensor::create(device, DataType::kFloat32, count, TensorType::kDevice);
     auto sequence = Sequence::create(device);
     sequence->record(std::make_shared<OpTensorSyncDevice>(std::vector{tensor}))
@@ -105,16 +153,63 @@ void bandwidth(const std::shared_ptr<Device>& device, const std::vector<uint64_t
       sequence->eval();
       tensor->getHostData(out.data(), bytes);  // and back out
     };
-    const int iterations = bytes >= (64ull << 20) ? 5 : bytes >= (1ull << 20) ? 20 : 200;
+    const int iterations = reps(bytes >= (64ull << 20) ? 5 : bytes >= (1ull << 20) ? 20 : 200);
     run();
     report("bandwidth", "engine", ",\"bytes\":" + std::to_string(bytes),
            timeMicros(iterations, run));
+    if (out != source) {
+      wrongResult("bandwidth", std::to_string(bytes) + " bytes came back different");
+    }
+    // Through the device: the host copy is cleared between SyncDevice and SyncLocal.
+    tensor->setHostData(in.data(), bytes);
+    auto toDevice = Sequence::create(device);
+    toDevice->record(std::make_shared<OpTensorSyncDevice>(std::vector{tensor}));
+    toDevice->eval();
+    std::fill(out.begin(), out.end(), 0.0f);
+    tensor->setHostData(out.data(), bytes);
+    auto toHost = Sequence::create(device);
+    toHost->record(std::make_shared<OpTensorSyncLocal>(std::vector{tensor}));
+    toHost->eval();
+    tensor->getHostData(out.data(), bytes);
+    if (out != source) {
+      wrongResult("bandwidth", std::to_string(bytes) +
+                                   " bytes read back from the device differ from those written");
+    }
 
     std::vector<double> copy = timeMicros(iterations, [&] {
       std::memcpy(out.data(), in.data(), bytes);
       std::memcpy(in.data(), out.data(), bytes);
     });
     report("bandwidth", "memcpy", ",\"bytes\":" + std::to_string(bytes), copy);
+  }
+}
+
+// saxpy's result, on min(count, 2^20) floats with the same shader and workgroup rule (the
+// timed tensors are storage tensors, which have no host copy to read).
+void verifySaxpy(const std::shared_ptr<Device>& device, const std::vector<uint32_t>& spirv,
+                 uint64_t count) {
+  const uint64_t n = std::min<uint64_t>(count, 1u << 20);
+  std::vector<float> x0(n), y0(n, 0.5f);
+  for (uint64_t i = 0; i < n; ++i) x0[i] = static_cast<float>(i % 1000);
+  auto x = Tensor::create(device, x0);
+  auto y = Tensor::create(device, y0);
+  if (corrupt("engine")) y->setData(std::vector<float>(n, 0.75f));
+  auto algorithm = Algorithm::create(
+      device, {x, y}, spirv,
+      Workgroup{static_cast<uint32_t>(std::min<uint64_t>((n + 255) / 256, 65535)), 1, 1}, {},
+      Constants::of<float>({2.0f}));
+  auto sequence = Sequence::create(device);
+  sequence->record(std::make_shared<OpTensorSyncDevice>(std::vector{x, y}))
+      .record(std::make_shared<OpAlgoDispatch>(algorithm))
+      .record(std::make_shared<OpTensorSyncLocal>(std::vector{y}));
+  sequence->eval();
+  const std::vector<float> got = y->vector<float>();
+  for (uint64_t i = 0; i < n; ++i) {
+    if (got[i] != 2.0f * x0[i] + y0[i]) {
+      wrongResult("saxpy", "y[" + std::to_string(i) + "] = " + std::to_string(got[i]) +
+                               ", expected " + std::to_string(2.0f * x0[i] + y0[i]) + " (of " +
+                               std::to_string(n) + " floats)");
+    }
   }
 }
 
@@ -139,9 +234,13 @@ void saxpy(const std::shared_ptr<Device>& device, const std::vector<uint64_t>& c
     // About a second of evaluations (5 to 200): a GPU evaluates 2^28 floats in a millisecond,
     // where a few samples would be noise. python_bench.py's saxpy uses the same rule.
     const double once = timeMicros(1, [&] { sequence->eval(); })[0];
-    const int iterations = static_cast<int>(std::clamp(1e6 / std::max(once, 1.0), 5.0, 200.0));
+    const int iterations =
+        reps(static_cast<int>(std::clamp(1e6 / std::max(once, 1.0), 5.0, 200.0)));
     report("saxpy", "engine", ",\"floats\":" + std::to_string(count),
            timeMicros(iterations, [&] { sequence->eval(); }));
+    keep.clear();
+    sequence.reset();
+    verifySaxpy(device, spirv, count);
   }
 }
 
@@ -166,8 +265,9 @@ void pingpong() {
       std::abort();
     }
   };
-  timeMicros(2000, roundTrip);
-  report("small_eval", "unix-pingpong", ",\"sequence\":\"none\"", timeMicros(20000, roundTrip));
+  timeMicros(reps(2000), roundTrip);
+  report("small_eval", "unix-pingpong", ",\"sequence\":\"none\"",
+         timeMicros(reps(20000), roundTrip));
   ::close(sockets[0]);
   ::waitpid(child, nullptr, 0);
 }

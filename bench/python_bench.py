@@ -1,6 +1,7 @@
 """Benchmarks of the kp Python client through a running kpd. One JSON object per line.
 
     python_bench.py small ADDRESS PATH          small eval latency (PATH: shm | socket)
+    python_bench.py create ADDRESS PATH         creating a 3-float tensor, an algorithm
     python_bench.py bandwidth ADDRESS PATH BYTES...
     python_bench.py saxpy ADDRESS SPIRV FLOATS...
     python_bench.py concurrency ADDRESS CLIENTS SECONDS
@@ -8,20 +9,33 @@
     python_bench.py loopback BYTES...           raw TCP loopback round trip (no kpd)
 
 PATH "shm" is the same-host fast path (shared memory + local data socket); "socket" sends
-host copies over the gRPC connection (Unix socket or TCP, as ADDRESS says).
+host copies over the gRPC connection (Unix socket or TCP, as ADDRESS says). Rows are named
+python-shm, python-socket (Unix socket) and python-tcp; round trips over gRPC streams
+python-unix-stream and python-tcp-stream.
+
+Every benchmark checks its results (the products, the bytes of a round trip through the
+device, saxpy's y): a wrong one ends it with a line "python_bench: BENCH PATH: wrong result:
+..." on stderr and exit status 1. Environment: BENCH_ITERATIONS caps every timed loop (and
+warm-ups at a tenth of it) for bench/run --smoke; BENCH_SMOKE_CORRUPT=PATH[,PATH...] makes
+the benchmarks of those paths corrupt a value on purpose (to show the checks catch it);
+MULTIPLY_SPV is the multiply shader's SPIR-V (default build/shaders/multiply.spv; GLSL
+text if absent). kompute_bench.py runs the same measurements against in-process Kompute.
 """
 from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import socket
 import sys
 import time
-from typing import Callable, List
+from typing import Callable, List, Union
 
 import numpy as np
 
 import kp
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 MULTIPLY = """
 #version 450
@@ -34,6 +48,35 @@ void main() {
   if (i < outValues.length()) { outValues[i] = lhs[i] * rhs[i]; }
 }
 """
+
+CORRUPT = {p for p in os.environ.get("BENCH_SMOKE_CORRUPT", "").split(",") if p}
+
+
+def multiply_shader() -> Union[bytes, str]:
+    """The multiply shader as SPIR-V (what Kompute takes, so both sides create the same
+    algorithm), or as GLSL text where the SPIR-V was not built."""
+    path = os.environ.get("MULTIPLY_SPV", os.path.join(REPO, "build", "shaders", "multiply.spv"))
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            return f.read()
+    return MULTIPLY
+
+
+def reps(default: int) -> int:
+    cap = int(os.environ.get("BENCH_ITERATIONS", "0") or 0)
+    return max(1, min(default, cap)) if cap else default
+
+
+def corrupt(path: str) -> bool:
+    """True where BENCH_SMOKE_CORRUPT names this path: its benchmark then feeds a wrong value
+    in, and its check must catch it."""
+    return path in CORRUPT
+
+
+def check(ok: bool, bench: str, path: str, what: str) -> None:
+    if not ok:
+        print(f"python_bench: {bench} {path}: wrong result: {what}", file=sys.stderr, flush=True)
+        sys.exit(1)
 
 
 def emit(**fields) -> None:
@@ -56,6 +99,17 @@ def stats(samples: List[float]) -> dict:
             "mean_us": round(sum(samples) / len(samples), 2)}
 
 
+def path_name(address: str, path: str, stream: bool = False) -> str:
+    """The row's path: python-shm, python-socket / python-tcp (small evals), or
+    python-unix-stream / python-tcp-stream (round trips, whose host copies travel as streams)."""
+    if path == "shm":
+        return "python-shm"
+    tcp = not address.startswith("unix:")
+    if stream:
+        return "python-tcp-stream" if tcp else "python-unix-stream"
+    return "python-tcp" if tcp else "python-socket"
+
+
 def manager(address: str, path: str) -> kp.Manager:
     mgr = kp.Manager(address=address, shared_memory=(path == "shm"))
     if path == "shm" and not mgr.shared_memory:
@@ -63,48 +117,136 @@ def manager(address: str, path: str) -> kp.Manager:
     return mgr
 
 
+def measure_small(mgr, name: str) -> None:
+    """[SyncDevice(a, b), dispatch(multiply), SyncLocal(c)] on 3 floats, and the dispatch
+    alone; `mgr` is a kp.Manager of either the kp client or in-process Kompute."""
+    a, b, c = mgr.tensor([2, 2, 2]), mgr.tensor([1, 2, 3]), mgr.tensor([0, 0, 0])
+    algo = mgr.algorithm([a, b, c], multiply_shader(), (1, 1, 1))
+    full = (mgr.sequence().record(kp.OpTensorSyncDevice([a, b]))
+            .record(kp.OpAlgoDispatch(algo)).record(kp.OpTensorSyncLocal([c])))
+    host = np.array([2, 2, 2], dtype=np.float32)
+    if corrupt(name):
+        host[2] = 2.5
+    wrong = []
+
+    def run() -> None:
+        a.data()[:] = host
+        full.eval()
+        if c.data()[2] != 6.0:
+            wrong.append(float(c.data()[2]))
+
+    timed(reps(200), run)
+    emit(bench="small_eval", path=name, sequence="sync_mult_sync", **stats(timed(reps(2000), run)))
+    check(not wrong and c.data().tolist() == [2, 4, 6], "small_eval", name,
+          f"c = {c.data().tolist()} ({len(wrong)} wrong evaluations), expected [2, 4, 6]")
+    dispatch = mgr.sequence().record(kp.OpAlgoDispatch(algo))
+    timed(reps(200), dispatch.eval)
+    emit(bench="small_eval", path=name, sequence="dispatch",
+         **stats(timed(reps(2000), dispatch.eval)))
+    c.data()[:] = 0
+    mgr.sequence().record(kp.OpTensorSyncLocal([c])).eval()  # what the dispatches left
+    check(c.data().tolist() == [2, 4, 6], "small_eval", name,
+          f"c = {c.data().tolist()} after the dispatch-only evaluations, expected [2, 4, 6]")
+    for obj in (dispatch, full, algo, a, b, c):
+        obj.destroy()
+
+
 def small(address: str, path: str) -> None:
     with manager(address, path) as mgr:
-        a, b, c = mgr.tensor([2, 2, 2]), mgr.tensor([1, 2, 3]), mgr.tensor([0, 0, 0])
-        algo = mgr.algorithm([a, b, c], MULTIPLY, (1, 1, 1))
-        full = (mgr.sequence().record(kp.OpTensorSyncDevice([a, b]))
-                .record(kp.OpAlgoDispatch(algo)).record(kp.OpTensorSyncLocal([c])))
-        host = np.array([2, 2, 2], dtype=np.float32)
+        measure_small(mgr, path_name(address, path))
+
+
+def measure_create(mgr, name: str) -> None:
+    """Creating a 3-float tensor, and an algorithm (multiply, SPIR-V) on three tensors; each
+    destroyed outside the timed part. Then a check that what was created works."""
+    data = np.array([1, 2, 3], dtype=np.float32)
+    spirv = multiply_shader()
+
+    def tensor_samples(count: int) -> List[float]:
+        samples = []
+        for _ in range(count):
+            start = time.perf_counter()
+            t = mgr.tensor(data)
+            samples.append((time.perf_counter() - start) * 1e6)
+            t.destroy()
+        return samples
+
+    tensor_samples(reps(20))
+    emit(bench="create", path=name, what="tensor", **stats(tensor_samples(reps(200))))
+
+    a, b, c = mgr.tensor([2, 2, 2]), mgr.tensor([1, 2, 3]), mgr.tensor([0, 0, 0])
+
+    def algorithm_samples(count: int) -> List[float]:
+        samples = []
+        for _ in range(count):
+            start = time.perf_counter()
+            algo = mgr.algorithm([a, b, c], spirv, (1, 1, 1))
+            samples.append((time.perf_counter() - start) * 1e6)
+            algo.destroy()
+        return samples
+
+    algorithm_samples(reps(20))
+    emit(bench="create", path=name, what="algorithm", **stats(algorithm_samples(reps(200))))
+
+    t = mgr.tensor(data)
+    if corrupt(name):
+        a.data()[0] = 3
+    algo = mgr.algorithm([a, b, c], spirv, (1, 1, 1))
+    (mgr.sequence().record(kp.OpTensorSyncDevice([a, b])).record(kp.OpAlgoDispatch(algo))
+     .record(kp.OpTensorSyncLocal([c])).eval())
+    check(t.data().tolist() == [1, 2, 3], "create", name,
+          f"a new tensor holds {t.data().tolist()}, expected [1, 2, 3]")
+    check(c.data().tolist() == [2, 4, 6], "create", name,
+          f"a new algorithm computed {c.data().tolist()}, expected [2, 4, 6]")
+    for obj in (algo, t, a, b, c):
+        obj.destroy()
+
+
+def create(address: str, path: str) -> None:
+    with manager(address, path) as mgr:
+        measure_create(mgr, path_name(address, path))
+
+
+def measure_bandwidth(mgr, name: str, sizes: List[int]) -> None:
+    """The program's array into the host copy, evaluate [SyncDevice, SyncLocal], the host
+    copy out into another array; then a check that the bytes went through the device (the
+    host copy cleared between SyncDevice and SyncLocal)."""
+    for size in sizes:
+        count = size // 4
+        source = (np.arange(count, dtype=np.uint32) % 65521).astype(np.float32)
+        if corrupt(name):
+            source_in = source.copy()
+            source_in[-1] += 1
+        else:
+            source_in = source
+        target = np.empty_like(source)
+        tensor = mgr.tensor(np.zeros(count, dtype=np.float32))
+        seq = (mgr.sequence().record(kp.OpTensorSyncDevice([tensor]))
+               .record(kp.OpTensorSyncLocal([tensor])))
 
         def run() -> None:
-            a.data()[:] = host
-            full.eval()
-            assert c.data()[2] == 6.0
+            np.copyto(tensor.data(), source_in)  # the program's data into the host copy
+            seq.eval()
+            np.copyto(target, tensor.data())  # and back out
 
-        timed(200, run)
-        emit(bench="small_eval", path=f"python-{path}", sequence="sync_mult_sync",
-             **stats(timed(2000, run)))
-        dispatch = mgr.sequence().record(kp.OpAlgoDispatch(algo))
-        timed(200, dispatch.eval)
-        emit(bench="small_eval", path=f"python-{path}", sequence="dispatch",
-             **stats(timed(2000, dispatch.eval)))
+        default = 5 if size >= 64 << 20 else 20 if size >= 1 << 20 else 200
+        run()
+        emit(bench="bandwidth", path=name, bytes=size, **stats(timed(reps(default), run)))
+        check(np.array_equal(target, source), "bandwidth", name,
+              f"{size} bytes came back different from what was written")
+        np.copyto(tensor.data(), source_in)
+        mgr.sequence().record(kp.OpTensorSyncDevice([tensor])).eval()
+        tensor.data()[:] = 0
+        mgr.sequence().record(kp.OpTensorSyncLocal([tensor])).eval()
+        check(np.array_equal(tensor.data(), source), "bandwidth", name,
+              f"{size} bytes read back from the device differ from those written to it")
+        tensor.destroy()
+        seq.destroy()
 
 
 def bandwidth(address: str, path: str, sizes: List[int]) -> None:
     with manager(address, path) as mgr:
-        for size in sizes:
-            source = np.full(size // 4, 1.5, dtype=np.float32)
-            target = np.empty_like(source)
-            tensor = mgr.tensor(np.zeros(size // 4, dtype=np.float32))
-            seq = (mgr.sequence().record(kp.OpTensorSyncDevice([tensor]))
-                   .record(kp.OpTensorSyncLocal([tensor])))
-
-            def run() -> None:
-                np.copyto(tensor.data(), source)  # the program's data into the host copy
-                seq.eval()
-                np.copyto(target, tensor.data())  # and back out
-
-            iterations = 5 if size >= 64 << 20 else 20 if size >= 1 << 20 else 200
-            run()
-            emit(bench="bandwidth", path=f"python-{path}", bytes=size, **stats(timed(iterations, run)))
-            assert target[-1] == 1.5
-            tensor.destroy()
-            seq.destroy()
+        measure_bandwidth(mgr, path_name(address, path, stream=True), sizes)
 
 
 def _echo(listener: socket.socket) -> None:
@@ -135,7 +277,8 @@ def loopback(sizes: List[int]) -> None:
     server.start()
     with socket.create_connection(listener.getsockname()) as conn:
         for size in sizes:
-            source = bytes(size)
+            source = bytes(i % 251 for i in range(min(size, 251))) * (size // 251 + 1)
+            source = source[:size]
             target = bytearray(size)
             view = memoryview(target)
 
@@ -146,16 +289,38 @@ def loopback(sizes: List[int]) -> None:
                 while got < size:
                     got += conn.recv_into(view[got:])
 
-            iterations = 5 if size >= 64 << 20 else 20 if size >= 1 << 20 else 200
+            default = 5 if size >= 64 << 20 else 20 if size >= 1 << 20 else 200
             run()
             emit(bench="bandwidth", path="tcp-loopback", bytes=size,
-                 **stats(timed(iterations, run)))
+                 **stats(timed(reps(default), run)))
+            expected = source if not corrupt("tcp-loopback") else source[:-1] + b"\xff"
+            check(target == expected, "bandwidth", "tcp-loopback",
+                  f"{size} bytes came back different")
     server.join(5)
     listener.close()
 
 
+def verify_saxpy(mgr, spirv: bytes, count: int, name: str) -> None:
+    """saxpy's result, on min(count, 2^20) floats with the same shader and workgroup rule
+    (the timed tensors are storage tensors, which have no host copy to read)."""
+    n = min(count, 1 << 20)
+    x0 = (np.arange(n, dtype=np.uint32) % 1000).astype(np.float32)
+    y0 = np.full(n, 0.5, dtype=np.float32)
+    x, y = mgr.tensor(x0), mgr.tensor(y0 + (0.25 if corrupt(name) else 0))
+    algo = mgr.algorithm([x, y], spirv, (min((n + 255) // 256, 65535), 1, 1), [],
+                         np.array([2.0], dtype=np.float32))
+    (mgr.sequence().record(kp.OpTensorSyncDevice([x, y])).record(kp.OpAlgoDispatch(algo))
+     .record(kp.OpTensorSyncLocal([y])).eval())
+    expected = 2.0 * x0 + y0
+    check(np.array_equal(y.data(), expected), "saxpy", name,
+          f"y[:4] = {y.data()[:4].tolist()}, expected {expected[:4].tolist()} (of {n} floats)")
+    for obj in (algo, x, y):
+        obj.destroy()
+
+
 def saxpy(address: str, spirv_path: str, counts: List[int]) -> None:
     spirv = open(spirv_path, "rb").read()
+    name = "python-daemon"
     with kp.Manager(address=address) as mgr:
         chunk = mgr.get_device_properties()["max_storage_buffer_range"] // 4
         for count in counts:
@@ -173,29 +338,36 @@ def saxpy(address: str, spirv_path: str, counts: List[int]) -> None:
             seq.eval()
             # About a second of evaluations (5 to 200), as engine_bench's saxpy.
             once = timed(1, seq.eval)[0]
-            iterations = int(min(200, max(5, 1e6 / max(once, 1.0))))
-            emit(bench="saxpy", path="python-daemon", floats=count,
-                 **stats(timed(iterations, seq.eval)))
+            count_ = reps(int(min(200, max(5, 1e6 / max(once, 1.0)))))
+            emit(bench="saxpy", path=name, floats=count, **stats(timed(count_, seq.eval)))
             for obj in keep:
                 obj.destroy()
+            verify_saxpy(mgr, spirv, count, name)
 
 
 def _client(address: str, seconds: float, queue) -> None:
     with kp.Manager(address=address) as mgr:
         a, b, c = mgr.tensor([2, 2, 2]), mgr.tensor([1, 2, 3]), mgr.tensor([0, 0, 0])
-        algo = mgr.algorithm([a, b, c], MULTIPLY, (1, 1, 1))
+        algo = mgr.algorithm([a, b, c], multiply_shader(), (1, 1, 1))
         seq = (mgr.sequence().record(kp.OpTensorSyncDevice([a, b]))
                .record(kp.OpAlgoDispatch(algo)).record(kp.OpTensorSyncLocal([c])))
-        for _ in range(50):
+        if corrupt("clients"):
+            a.data()[2] = 2.5
+        for _ in range(reps(50)):
             seq.eval()
         queue.put("ready")
         samples = []
+        wrong = 0
         end = time.perf_counter() + seconds
         while time.perf_counter() < end:
             start = time.perf_counter()
             seq.eval()
             samples.append((time.perf_counter() - start) * 1e6)
-        queue.put(samples)
+            wrong += c.data()[2] != 6.0
+        if wrong or c.data().tolist() != [2, 4, 6]:
+            queue.put(f"c = {c.data().tolist()} ({wrong} wrong evaluations), expected [2, 4, 6]")
+        else:
+            queue.put(samples)
 
 
 def concurrency(address: str, clients: int, seconds: float) -> None:
@@ -206,11 +378,14 @@ def concurrency(address: str, clients: int, seconds: float) -> None:
     for process in processes:
         process.start()
     results = []
+    errors = []
     ready = 0
-    while len(results) < clients:
+    while len(results) + len(errors) < clients:
         item = queue.get(timeout=300)
         if item == "ready":
             ready += 1
+        elif isinstance(item, str):
+            errors.append(item)
         else:
             results.append(item)
     for process in processes:
@@ -221,6 +396,7 @@ def concurrency(address: str, clients: int, seconds: float) -> None:
             print("python_bench: a client did not exit within 60 s of reporting; killed it",
                   file=sys.stderr)
             process.kill()
+    check(not errors, "concurrency", "clients", "; ".join(errors))
     samples = [s for r in results for s in r]
     emit(bench="concurrency", path="python-shm", clients=clients,
          evals_per_s=round(len(samples) / seconds, 1), **stats(samples))
@@ -254,6 +430,8 @@ def main(argv: List[str]) -> None:
     what = argv[1]
     if what == "small":
         small(argv[2], argv[3])
+    elif what == "create":
+        create(argv[2], argv[3])
     elif what == "bandwidth":
         bandwidth(argv[2], argv[3], [int(v) for v in argv[4:]])
     elif what == "saxpy":

@@ -1,5 +1,7 @@
 """Turns the JSON lines of bench/run into Markdown tables, with the targets of the data-plane
-issue checked. Usage: report.py RESULTS.jsonl > section.md"""
+and performance issues checked; where the run has in-process Kompute rows
+(`kompute-inprocess`, bench/kompute_bench.py), a Kompute column and the ratio "kp / Kompute".
+Usage: report.py RESULTS.jsonl > section.md"""
 from __future__ import annotations
 
 import json
@@ -11,6 +13,9 @@ from typing import Dict, List, Optional
 def load(path: str) -> List[dict]:
     with open(path) as f:
         return [json.loads(line) for line in f if line.startswith("{")]
+
+
+KOMPUTE = "kompute-inprocess"
 
 
 def fmt_bytes(n: int) -> str:
@@ -40,13 +45,27 @@ def main(path: str) -> None:
     if small:
         p("### Small eval latency (3-element tensors)")
         p("")
-        p("| path | sequence | p50 µs | p99 µs | p50 over engine |")
-        p("|---|---|---:|---:|---:|")
+        has_kompute = any(path_ == KOMPUTE for path_, _ in small)
+        p("| path | sequence | p50 µs | p99 µs | p50 over engine |"
+          + (" kp / Kompute |" if has_kompute else ""))
+        p("|---|---|---:|---:|---:|" + ("---:|" if has_kompute else ""))
         for (path_, seq), r in sorted(small.items(), key=lambda kv: (kv[0][1], kv[0][0])):
             floor = small.get(("engine", seq))
             over = f"{r['p50_us'] - floor['p50_us']:+.1f}" if floor and path_ != "engine" else ""
-            p(f"| {path_} | {seq} | {r['p50_us']:.1f} | {r['p99_us']:.1f} | {over} |")
+            line = f"| {path_} | {seq} | {r['p50_us']:.1f} | {r['p99_us']:.1f} | {over} |"
+            if has_kompute:
+                anchor = small.get((KOMPUTE, seq))
+                ratio = (f"{r['p50_us'] / anchor['p50_us']:.2f}"
+                         if anchor and path_.startswith("python-") else "")
+                line += f" {ratio} |"
+            p(line)
         p("")
+        if has_kompute:
+            p(f"`{KOMPUTE}` is Kompute v0.9 itself (its Python module, built from its source by "
+              "`bench/kompute_anchor`) running the same sequences in the benchmark's process; "
+              "\"kp / Kompute\" is the p50 of a Python-client row over it (C++ rows have no "
+              "in-process Kompute C++ row to compare with here).")
+            p("")
         engine = small.get(("engine", "sync_mult_sync"))
         shm = small.get(("python-shm", "sync_mult_sync"))
         ping = small.get(("unix-pingpong", "none"))
@@ -60,26 +79,71 @@ def main(path: str) -> None:
             gap = shm["p50_us"] - engine["p50_us"]
             checks.append(f"| Python small eval p50 ≤ engine + 100 µs | +{gap:.1f} µs{ping_note} | "
                           f"{'met' if gap <= 100 else 'NOT met'} |")
+        kompute = small.get((KOMPUTE, "sync_mult_sync"))
+        for path_ in ("python-shm", "python-socket", "python-tcp"):
+            row = small.get((path_, "sync_mult_sync"))
+            if kompute and row:
+                ratio = row["p50_us"] / kompute["p50_us"]
+                checks.append(f"| Python small eval p50 ≤ 1.3 × in-process Kompute ({path_}) | "
+                              f"{ratio:.2f} × ({row['p50_us']:.1f} vs {kompute['p50_us']:.1f} µs) | "
+                              f"{'met' if ratio <= 1.3 else 'NOT met'} |")
         cpp = small.get(("cpp-shm", "sync_mult_sync")) or small.get(("cpp", "sync_mult_sync"))
         if engine and cpp:
             gap = cpp["p50_us"] - engine["p50_us"]
             checks.append(f"| C++ client small eval p50 ≤ engine + 40 µs | +{gap:.1f} µs{ping_note} | "
                           f"{'met' if gap <= 40 else 'NOT met'} |")
 
+    create = {(r["path"], r["what"]): r for r in by["create"]}
+    if create:
+        paths = [x for x in (KOMPUTE, "python-shm", "python-socket", "python-tcp")
+                 if any(path_ == x for path_, _ in create)]
+        has_kompute = KOMPUTE in paths
+        p("### Creation (Python), p50 µs")
+        p("")
+        p("A 3-float tensor; an algorithm (the multiply shader as SPIR-V) on three tensors. "
+          "Each is destroyed outside the timed part.")
+        p("")
+        p("| object | " + " | ".join(paths) + " |"
+          + (" kp / Kompute (python-shm) |" if has_kompute else ""))
+        p("|---|" + "---:|" * (len(paths) + has_kompute))
+        for what in ("tensor", "algorithm"):
+            cells = [f"{create[(x, what)]['p50_us']:.1f}" if (x, what) in create else ""
+                     for x in paths]
+            line = f"| {what} | " + " | ".join(cells) + " |"
+            anchor, shm = create.get((KOMPUTE, what)), create.get(("python-shm", what))
+            if has_kompute:
+                line += f" {shm['p50_us'] / anchor['p50_us']:.1f} |" if anchor and shm else " |"
+                if anchor and shm:
+                    ratio = shm["p50_us"] / anchor["p50_us"]
+                    limit = 3.0 if what == "tensor" else 1.5
+                    checks.append(f"| Python: create {'a tensor' if what == 'tensor' else 'an algorithm'}"
+                                  f" ≤ {limit:g} × in-process Kompute | {ratio:.1f} × "
+                                  f"({shm['p50_us']:.1f} vs {anchor['p50_us']:.1f} µs) | "
+                                  f"{'met' if ratio <= limit else 'NOT met'} |")
+            p(line)
+        p("")
+
     bw: Dict[str, Dict[int, float]] = defaultdict(dict)
     for r in by["bandwidth"]:
         bw[r["path"]][r["bytes"]] = r["bytes"] / (r["p50_us"] * 1e-6) / 1e9  # GB/s per round trip
     if bw:
-        paths = [x for x in ("memcpy", "engine", "python-shm", "python-unix-stream",
-                             "python-tcp-stream", "cpp-tcp-stream", "tcp-loopback") if x in bw]
+        paths = [x for x in ("memcpy", "engine", KOMPUTE, "python-shm", "python-unix-stream",
+                             "python-tcp-stream", "cpp-unix-stream", "cpp-tcp-stream",
+                             "tcp-loopback") if x in bw]
+        has_kompute = KOMPUTE in bw and "python-shm" in bw
         sizes = sorted({s for v in bw.values() for s in v})
         p("### Sync round trip (host → device → host), GB/s of tensor per round trip, p50")
         p("")
-        p("| size | " + " | ".join(paths) + " |")
-        p("|---|" + "---:|" * len(paths))
+        p("| size | " + " | ".join(paths) + " |"
+          + (" kp / Kompute (python-shm, time) |" if has_kompute else ""))
+        p("|---|" + "---:|" * (len(paths) + has_kompute))
         for s in sizes:
-            p(f"| {fmt_bytes(s)} | " + " | ".join(
-                f"{bw[x][s]:.2f}" if s in bw[x] else "" for x in paths) + " |")
+            line = f"| {fmt_bytes(s)} | " + " | ".join(
+                f"{bw[x][s]:.2f}" if s in bw[x] else "" for x in paths) + " |"
+            if has_kompute:
+                k, shm = bw[KOMPUTE].get(s), bw["python-shm"].get(s)
+                line += f" {k / shm:.2f} |" if k and shm else " |"
+            p(line)
         p("")
         m64 = 64 << 20
         if m64 in bw.get("engine", {}) and m64 in bw.get("python-shm", {}):
