@@ -31,6 +31,10 @@ int parseFlags(int argc, char** argv, Flags* flags) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
   app.add_flag("--list-devices", flags->listDevices, "Print the Vulkan devices and exit");
+  app.add_option("--devices", config.devices,
+                 "Serve only these devices (indices as --list-devices numbers them, which they "
+                 "keep), e.g. --devices 1 or --devices 0,2. Default: every device")
+      ->delimiter(',');
   app.add_flag("--validation", flags->validation,
                "Enable the Vulkan validation layer (development; slow)");
   app.add_option("--max-sessions", config.maxSessions, "Sessions open at once")

@@ -1,5 +1,6 @@
 // kpd's command line: every flag with its help text and default, wired into the daemon's
-// settings (ServerOptions for the service; logging, devices and shutdown for main.cpp).
+// settings (ServerOptions for the service, the devices served included; logging, device listing
+// and shutdown for main.cpp).
 #pragma once
 
 #include <string>

@@ -82,6 +82,12 @@ int main(int argc, char** argv) {
       return 1;
     }
     for (const auto& device : instance->devices()) {
+      if (!config.devices.empty() && std::find(config.devices.begin(), config.devices.end(),
+                                               device.index) == config.devices.end()) {
+        spdlog::info("device {}: {} ({}): not served (--devices)", device.index, device.name,
+                     device.type);
+        continue;
+      }
       spdlog::info("device {}: {} ({}, Vulkan {}); a session may hold {} bytes of tensors",
                    device.index, device.name, device.type,
                    kp::engine::apiVersionString(device.apiVersion),

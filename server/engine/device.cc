@@ -171,7 +171,9 @@ uint64_t Device::submit(uint32_t queueIndex, VkCommandBuffer commandBuffer, VkFe
   check(result, "vkQueueSubmit");
   base::MutexLock track(trackMutex_);
   const uint64_t ticket = nextTicket_++;
-  Submission submission{queueIndex, fence, Clock::now(), owner, false};
+  const auto now = Clock::now();
+  Submission submission{queueIndex, fence, now, owner, false};
+  busy_.begin(now);
   if (spareNodes_.empty()) {
     inFlight_.emplace(ticket, std::move(submission));
   } else {
@@ -189,8 +191,15 @@ void Device::completed(uint64_t ticket) {
   base::MutexLock lock(trackMutex_);
   auto found = inFlight_.find(ticket);
   if (found == inFlight_.end()) return;
-  if (!found->second.finished) progressAt_[found->second.queue] = Clock::now();
+  if (!found->second.finished) noteFinished(found->second, Clock::now());
   spareNodes_.push_back(inFlight_.extract(found));
+}
+
+void Device::noteFinished(Submission& submission, Clock::time_point now,
+                          Clock::time_point progress) {
+  submission.finished = true;
+  progressAt_[submission.queue] = progress;
+  busy_.end(now);
 }
 
 VkResult Device::waitForFence(VkFence fence, uint64_t timeoutNs) {
@@ -224,7 +233,10 @@ void Device::reapOrphans() {
       continue;
     }
     auto found = inFlight_.find(it->ticket);
-    if (found != inFlight_.end()) inFlight_.erase(found);
+    if (found != inFlight_.end()) {
+      if (!found->second.finished) noteFinished(found->second, Clock::now());
+      inFlight_.erase(found);
+    }
     it = orphans_.erase(it);
   }
 }
@@ -236,8 +248,7 @@ Device::Stall Device::stall(Clock::time_point now) {
   for (auto& [ticket, submission] : inFlight_) {
     if (submission.finished) continue;
     if (!fencePending(submission.fence)) {
-      submission.finished = true;
-      progressAt_[submission.queue] = now;
+      noteFinished(submission, Clock::now(), now);
       continue;
     }
     if (seen[submission.queue]) continue;  // only the oldest pending one of each queue
@@ -262,8 +273,7 @@ uint32_t Device::countPending(uint32_t limit) {
       if (++pending == limit) break;
       continue;
     }
-    submission.finished = true;
-    progressAt_[submission.queue] = Clock::now();
+    noteFinished(submission, Clock::now());
   }
   return pending;
 }
@@ -277,6 +287,32 @@ bool Device::busy() {
 uint32_t Device::pendingSubmissions() {
   base::MutexLock lock(trackMutex_);
   return countPending(UINT32_MAX);
+}
+
+Device::Activity Device::activity() {
+  base::MutexLock lock(trackMutex_);
+  Activity activity;
+  std::vector<bool> running(queues_.size(), false);
+  for (auto& [ticket, submission] : inFlight_) {
+    if (submission.finished) continue;
+    if (!fencePending(submission.fence)) {
+      noteFinished(submission, Clock::now());
+      continue;
+    }
+    if (running[submission.queue]) {
+      ++activity.queued;
+    } else {
+      running[submission.queue] = true;
+      ++activity.running;
+    }
+  }
+  return activity;
+}
+
+std::chrono::nanoseconds Device::busyTime() {
+  base::MutexLock lock(trackMutex_);
+  countPending(UINT32_MAX);
+  return busy_.busy(Clock::now());
 }
 
 uint32_t Device::memoryType(uint32_t typeBits, VkMemoryPropertyFlags required,

@@ -3,7 +3,8 @@
 //
 // The device keeps track of the work submitted to it (until its submitter has seen it finish),
 // which tells whether a queue still makes progress (stall) and whether anything may still run
-// (busy). A device can be marked lost: by the driver (VK_ERROR_DEVICE_LOST), or by its owner
+// (busy), how many submissions run or wait (activity) and for how long the device had work
+// (busyTime). A device can be marked lost: by the driver (VK_ERROR_DEVICE_LOST), or by its owner
 // when it is wedged by work that never ends. Then every wait on it ends within kWaitSliceNs and
 // every submission and wait fails with Error(kDeviceLost) carrying the reason; the work already
 // submitted may still run, so what it uses must stay allocated until busy() turns false.
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "server/base/mutex.h"
+#include "server/engine/busy_clock.h"
 #include "server/engine/device_info.h"
 #include "server/engine/instance.h"
 #include "server/engine/pipeline_cache.h"
@@ -128,6 +130,18 @@ class Device : public std::enable_shared_from_this<Device> {
   bool busy();
   // How many submissions have not finished yet (queued or running; a non-blocking check).
   uint32_t pendingSubmissions();
+  // The submissions not finished yet (a non-blocking check), by what they do: on each queue
+  // the oldest runs and the others wait behind it (each command buffer kpd records starts with
+  // a barrier on the queue's earlier work).
+  struct Activity {
+    uint32_t running = 0;  // queues with work: one submission running on each
+    uint32_t queued = 0;   // submissions waiting behind another on their queue
+  };
+  Activity activity();
+  // How long the device has had work pending (some submission not seen finished) since it was
+  // opened, up to now. A non-blocking check first notes the submissions finished since the
+  // last look (as finishing now); the submitters' own waits note theirs as they see them.
+  std::chrono::nanoseconds busyTime();
 
  private:
   Device() = default;
@@ -158,6 +172,15 @@ class Device : public std::enable_shared_from_this<Device> {
   // Counts the submissions whose fence is still pending, stopping at `limit`, and notes the
   // others as finished.
   uint32_t countPending(uint32_t limit) KP_REQUIRES(trackMutex_);
+  // Notes `submission` (pending until now) as seen finished at `now`: the busy clock counts
+  // one submission fewer, and its queue made progress at `progress` (stall() may be asked about
+  // another moment than now: tests look ahead).
+  void noteFinished(Submission& submission, std::chrono::steady_clock::time_point now,
+                    std::chrono::steady_clock::time_point progress) KP_REQUIRES(trackMutex_);
+  void noteFinished(Submission& submission, std::chrono::steady_clock::time_point now)
+      KP_REQUIRES(trackMutex_) {
+    noteFinished(submission, now, now);
+  }
 
   std::shared_ptr<Instance> instance_;
   VkPhysicalDevice physical_ = VK_NULL_HANDLE;
@@ -182,6 +205,8 @@ class Device : public std::enable_shared_from_this<Device> {
   // Per queue: when a submission on it was last seen finishing (or the device opened).
   std::vector<std::chrono::steady_clock::time_point> progressAt_ KP_GUARDED_BY(trackMutex_);
   std::vector<Orphan> orphans_ KP_GUARDED_BY(trackMutex_);
+  // Runs while some submission is pending (submitted, not seen finished).
+  BusyClock busy_ KP_GUARDED_BY(trackMutex_);
 };
 
 }  // namespace kp::engine

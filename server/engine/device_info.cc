@@ -110,6 +110,8 @@ DeviceInfo queryDeviceInfo(VkPhysicalDevice physical, uint32_t index) {
   info.shaderInt64 = features.shaderInt64;
   info.shaderInt16 = features.shaderInt16;
   info.externalMemoryHost = hasExtension(physical, VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
+  info.memoryBudget = basic.apiVersion >= VK_API_VERSION_1_1 &&
+                      hasExtension(physical, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
   if (info.externalMemoryHost) {
     VkPhysicalDeviceExternalMemoryHostPropertiesEXT host{
         VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT};

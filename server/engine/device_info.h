@@ -53,6 +53,7 @@ struct DeviceInfo {
   bool shaderInt64 = false;
   bool shaderInt16 = false;
   bool externalMemoryHost = false;  // VK_EXT_external_memory_host
+  bool memoryBudget = false;        // VK_EXT_memory_budget (and Vulkan 1.1): see memory_budget.h
   // Alignment of host pointers (and sizes) that can be imported as device memory; 0 when the
   // device cannot import host memory.
   uint64_t importHostPointerAlignment = 0;

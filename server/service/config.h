@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "server/engine/device_info.h"
 #include "server/service/devices/shader_compiler.h"
@@ -13,6 +14,9 @@ namespace kp::service {
 struct ServiceConfig {
   // What GetStatus reports as the daemon's version (main.cpp: kpd's --version text).
   std::string version;
+  // The device indices served (--devices), as the Vulkan instance numbers them; empty: every
+  // device. ListDevices, GetLoad and new sessions see only these.
+  std::vector<uint32_t> devices;
   // GLSL compilation: the kpd-compile worker and its limits.
   CompilerLimits compiler;
   // A session that no request names for this long ends (OpenSessionRequest.lease_seconds

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import re
 import shutil
 import signal
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Callable, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import grpc
 import pytest
@@ -27,7 +28,8 @@ class Daemon:
     `tcp` ("127.0.0.1:0" picks a free port; the chosen ones are in `tcp_addresses`).
     `token`: the bearer token this object's own calls (status() ...) carry. `prefix`: a command
     kpd runs under (["prlimit", "--nofile=64", "--"]); `user`: runs kpd as that user (an
-    object with uid and gid, root only)."""
+    object with uid and gid, root only); `env`: variables added to kpd's environment (e.g.
+    two_lavapipe_devices())."""
 
     def __init__(
         self,
@@ -38,6 +40,7 @@ class Daemon:
         umask: Optional[int] = None,
         prefix: Sequence[str] = (),
         user=None,
+        env: Optional[Dict[str, str]] = None,
     ):
         if not os.path.exists(KPD):
             pytest.fail(f"kpd binary not found at {KPD}: build first (scripts/setup)")
@@ -57,6 +60,7 @@ class Daemon:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,
+            env={**os.environ, **env} if env else None,
             **({"user": user.uid, "group": user.gid, "extra_groups": []} if user else {}),
         )
         # Ready once it logged "listening on ..." for every address.
@@ -110,11 +114,14 @@ class Daemon:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def run_kpd(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+def run_kpd(*args: str, timeout: float = 30,
+            env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
     """Runs kpd expecting it to exit by itself (a refused configuration): its exit code and
-    output. A kpd that starts serving instead is stopped, and the test fails."""
+    output. A kpd that starts serving instead is stopped, and the test fails. `env`: variables
+    added to its environment."""
     process = subprocess.Popen(
-        [KPD, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [KPD, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, **env} if env else None,
     )
     try:
         output, _ = process.communicate(timeout=timeout)
@@ -123,6 +130,25 @@ def run_kpd(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
         output, _ = process.communicate()
         pytest.fail(f"kpd {' '.join(args)} kept running:\n{output}")
     return subprocess.CompletedProcess(process.args, process.returncode, output)
+
+
+LAVAPIPE_ICD = f"/usr/share/vulkan/icd.d/lvp_icd.{platform.machine()}.json"
+
+
+def two_lavapipe_devices(directory: str) -> Dict[str, str]:
+    """The environment of a kpd that sees two Vulkan devices on any machine: lavapipe's ICD
+    manifest twice (two copies in `directory`) in VK_ICD_FILENAMES, so the loader opens it as two
+    drivers, each with a device of its own (devices 0 and 1, independent of each other). Skips
+    the test, saying why, where lavapipe is not installed."""
+    if not os.path.exists(LAVAPIPE_ICD):
+        pytest.skip(f"two devices need lavapipe's ICD manifest ({LAVAPIPE_ICD}, package "
+                    "mesa-vulkan-drivers), which is not installed")
+    copies = []
+    for name in ("a", "b"):
+        copy = os.path.join(directory, f"lvp_icd_{name}.json")
+        shutil.copyfile(LAVAPIPE_ICD, copy)
+        copies.append(copy)
+    return {"VK_ICD_FILENAMES": ":".join(copies)}
 
 
 @pytest.fixture(scope="session")

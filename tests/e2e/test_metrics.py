@@ -13,7 +13,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import kp
-from conftest import MULTIPLY_GLSL, Daemon, run_kpd
+from conftest import MULTIPLY_GLSL, Daemon, run_kpd, two_lavapipe_devices
+from gate import Gate, wait_until
 from kp.v1 import compute_pb2
 
 Samples = Dict[Tuple[str, Tuple[Tuple[str, str], ...]], float]
@@ -60,12 +61,68 @@ def test_the_page_parses_and_names_the_build(metrics_daemon: Daemon) -> None:
     assert value(samples, "kpd_uptime_seconds") >= 0
     # Every family a dashboard needs is there, device 0 included before any session opens.
     for name in ("kpd_sessions", "kpd_objects", "kpd_tensor_bytes",
-                 "kpd_device_memory_allocated_bytes"):
+                 "kpd_device_memory_allocated_bytes") + DEVICE_LOAD_GAUGES:
         assert (name, (("device", "0"),)) in samples, name
     for name in ("kpd_device_resets_total", "kpd_compiler_worker_failures_total",
                  "kpd_evaluation_seconds_count", "kpd_shader_compile_seconds_count",
                  "kpd_pending_submissions", "kpd_retired_devices"):
         assert (name, ()) in samples, name
+
+
+# The per-device gauges that GetLoad reports too.
+DEVICE_LOAD_GAUGES = ("kpd_device_memory_free_bytes", "kpd_device_busy_fraction",
+                      "kpd_evaluations_running", "kpd_evaluations_queued", "kpd_device_available")
+
+
+def test_device_load_gauges_follow_held_work(metrics_daemon: Daemon) -> None:
+    heap = max(h.size for h in metrics_daemon.stub.ListDevices(
+        compute_pb2.ListDevicesRequest()).devices[0].memory_heaps if h.device_local)
+    samples = scrape(metrics_daemon)
+    assert value(samples, "kpd_device_available", device="0") == 1
+    # lavapipe reports no memory budget: free is the heap less what kpd allocated.
+    assert value(samples, "kpd_device_memory_free_bytes", device="0") == \
+        heap - value(samples, "kpd_device_memory_allocated_bytes", device="0")
+
+    def gauge(name: str) -> float:
+        return value(scrape(metrics_daemon), name, device="0")
+
+    with Gate(metrics_daemon.address) as gate, kp.Manager(address=metrics_daemon.address) as mgr:
+        tensor = mgr.tensor([1.0] * 1024)
+        assert (gauge("kpd_evaluations_running"), gauge("kpd_evaluations_queued")) == (0, 0)
+        gate.close()
+        seq = mgr.sequence().record(kp.OpTensorSyncDevice([tensor]))
+        seq.eval_async()  # waits behind the gate
+        assert wait_until(lambda: gauge("kpd_evaluations_queued") == 1, 30)
+        held = scrape(metrics_daemon)
+        assert value(held, "kpd_evaluations_running", device="0") == 1
+        assert value(held, "kpd_pending_submissions") == 2
+        assert wait_until(lambda: gauge("kpd_device_busy_fraction") > 0.02, 30)
+        # The page and GetLoad tell the same.
+        (loaded,) = metrics_daemon.stub.GetLoad(compute_pb2.GetLoadRequest()).devices
+        assert (loaded.evaluations_running, loaded.evaluations_queued) == (1, 1)
+        assert loaded.memory_free_bytes == gauge("kpd_device_memory_free_bytes")
+        gate.open()
+        seq.eval_await()
+        assert wait_until(lambda: gauge("kpd_evaluations_running") == 0, 30)
+        assert gauge("kpd_evaluations_queued") == 0
+        assert 0 < gauge("kpd_device_busy_fraction") <= 1
+
+
+def test_each_served_device_has_its_series(tmp_path) -> None:
+    # Two devices, of which kpd serves device 1 only: the series name device 1, and only it.
+    d = Daemon("--metrics-listen", "127.0.0.1:0", "--devices", "1",
+               env=two_lavapipe_devices(str(tmp_path)))
+    try:
+        with kp.Manager(1, address=d.address) as mgr:
+            mgr.tensor([1.0] * 256)
+            samples = scrape(d)
+        devices = {dict(labels).get("device") for (name, labels) in samples
+                   if name in ("kpd_sessions",) + DEVICE_LOAD_GAUGES}
+        assert devices == {"1"}
+        assert value(samples, "kpd_sessions", device="1") == 1
+        assert value(samples, "kpd_device_memory_allocated_bytes", device="1") >= 1024
+    finally:
+        d.cleanup()
 
 
 def test_sessions_objects_and_bytes_follow_the_sessions(metrics_daemon: Daemon) -> None:

@@ -88,6 +88,7 @@ std::vector<Retirement::Trouble> DeviceWatchdog::inspect(
 }
 
 void DeviceWatchdog::check() {
+  pool_.sampleBusy();
   for (Retirement::Trouble& trouble :
        inspect(pool_.inService(), config_.runawayMs, std::chrono::steady_clock::now())) {
     if (trouble.culprit != 0) trouble.culpritLabel = registry_.label(trouble.culprit);

@@ -38,9 +38,9 @@ class DeviceWatchdog {
   static std::vector<Retirement::Trouble> inspect(const std::vector<DevicePool::InService>& devices,
                                                   uint64_t runawayMs,
                                                   std::chrono::steady_clock::time_point now);
-  // One round: inspects, hands what it found to the retirement, ends the sessions on retired
-  // devices and frees the retired devices whose work finished (the thread calls it every
-  // kPeriod).
+  // One round: samples how busy each device is (GetLoad's busy_fraction), inspects, hands what
+  // it found to the retirement, ends the sessions on retired devices and frees the retired
+  // devices whose work finished (the thread calls it every kPeriod).
   void check();
   // Stops the thread (idempotent).
   void stop();

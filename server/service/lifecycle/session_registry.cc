@@ -54,9 +54,16 @@ SessionRegistry::SessionRegistry(DevicePool& pool, Retirement& retirement,
 std::shared_ptr<engine::Device> SessionRegistry::openDevice(const v1::OpenSessionRequest& request) {
   const uint32_t index = request.device();
   const auto& devices = pool_.instance().devices();
-  KP_REQUIRE(index < devices.size(), ErrorCode::kNotFound,
-             "device: device index " + std::to_string(index) +
-                 " does not exist: " + std::to_string(devices.size()) + " device(s) available");
+  const bool restricted = pool_.served().size() < devices.size();
+  KP_REQUIRE(
+      index < devices.size(), ErrorCode::kNotFound,
+      "device: device index " + std::to_string(index) +
+          " does not exist: " + std::to_string(devices.size()) + " device(s) available" +
+          (restricted ? "; this kpd serves device(s) " + pool_.servedList() + " (--devices)" : ""));
+  KP_REQUIRE(pool_.serves(index), ErrorCode::kNotFound,
+             "device: device " + std::to_string(index) +
+                 " is not served by this kpd: it serves device(s) " + pool_.servedList() +
+                 " (--devices)");
   const engine::DeviceInfo& info = devices[index];
   std::vector<uint32_t> families(request.queue_families().begin(), request.queue_families().end());
   std::map<uint32_t, uint32_t> asked;
@@ -202,6 +209,13 @@ std::string SessionRegistry::label(uint64_t serial) const {
     if (entry.session->serial() == serial) return entry.session->label();
   }
   return "";
+}
+
+std::map<uint32_t, uint32_t> SessionRegistry::countByDevice() const {
+  std::map<uint32_t, uint32_t> counts;
+  MutexLock lock(mutex_);
+  for (const auto& [id, entry] : sessions_) counts[entry.session->deviceIndex()] += 1;
+  return counts;
 }
 
 size_t SessionRegistry::size() const {

@@ -6,6 +6,7 @@
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,6 +56,8 @@ class SessionRegistry {
   // "" if none.
   std::string label(uint64_t serial) const;
   size_t size() const;
+  // Open sessions by device index (devices without any left out). Takes no session's lock.
+  std::map<uint32_t, uint32_t> countByDevice() const;
   uint64_t objectCount() const;
   // Bytes that the open sessions' replies not yet sent hold (see Session::holdReply).
   uint64_t replyBytesHeld() const;

@@ -1,7 +1,9 @@
 #include "server/service/transport/compute_service.h"
 
 #include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <map>
 
 #include "server/service/session/convert.h"
 #include "server/service/transport/session_stream.h"
@@ -69,7 +71,9 @@ grpc::Status ComputeService::ListDevices(grpc::ServerContext* context,
                                          const v1::ListDevicesRequest*,
                                          v1::ListDevicesResponse* response) {
   return serve(context, "ListDevices", [&] {
-    for (const auto& info : pool_.instance().devices()) toProto(info, response->add_devices());
+    for (uint32_t index : pool_.served()) {
+      toProto(pool_.instance().deviceInfo(index), response->add_devices());
+    }
   });
 }
 
@@ -268,6 +272,35 @@ grpc::Status ComputeService::ListSessions(grpc::ServerContext* context,
       summary->set_reply_bytes_held(session->replyBytesHeld());
     }
   });
+}
+
+grpc::Status ComputeService::GetLoad(grpc::ServerContext* context, const v1::GetLoadRequest*,
+                                     v1::GetLoadResponse* response) {
+  return serve(
+      context, "GetLoad",
+      [&] {
+        // Counts and non-blocking looks at the devices only: no session's lock is taken.
+        const std::map<uint32_t, uint32_t> sessions = registry_.countByDevice();
+        uint32_t open = 0;
+        for (const auto& [index, count] : sessions) open += count;
+        for (const DevicePool::Load& load : pool_.load()) {
+          v1::DeviceLoad* device = response->add_devices();
+          device->set_device(load.index);
+          device->set_type(pool_.instance().deviceInfo(load.index).type);
+          const auto found = sessions.find(load.index);
+          device->set_sessions(found != sessions.end() ? found->second : 0);
+          device->set_memory_used_bytes(load.usedBytes);
+          device->set_memory_free_bytes(load.freeBytes);
+          device->set_evaluations_running(load.running);
+          device->set_evaluations_queued(load.queued);
+          device->set_busy_fraction(load.busyFraction);
+          device->set_available(load.available);
+        }
+        const uint32_t limit = registry_.config().maxSessions;
+        response->set_sessions_free(limit > open ? limit - open : 0);
+        response->set_draining(gate_.draining());
+      },
+      /*whileDraining=*/true);
 }
 
 }  // namespace kp::service

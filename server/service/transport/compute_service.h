@@ -76,6 +76,10 @@ class ComputeService final
                          v1::GetStatusResponse*) override;
   grpc::Status ListSessions(grpc::ServerContext*, const v1::ListSessionsRequest*,
                             v1::ListSessionsResponse*) override;
+  // Answered while kpd drains too (draining = true), so that clients choosing a daemon see why
+  // not this one.
+  grpc::Status GetLoad(grpc::ServerContext*, const v1::GetLoadRequest*,
+                       v1::GetLoadResponse*) override;
 
  private:
   // The session `id` of the call's owner (PeerCredentials::owner); NOT_FOUND otherwise.
@@ -91,11 +95,13 @@ class ComputeService final
 
   // Runs an RPC's body: checks the token, refuses once the daemon is shutting down (the call
   // is counted by CallCounterFactory until its reply is sent), and maps errors to statuses.
+  // `whileDraining`: answer even once the daemon is shutting down (a report, no new work).
   template <typename F>
-  grpc::Status serve(grpc::ServerContext* context, const char* rpc, F&& body) {
+  grpc::Status serve(grpc::ServerContext* context, const char* rpc, F&& body,
+                     bool whileDraining = false) {
     grpc::Status admitted = authenticate(*context);
     if (!admitted.ok()) return admitted;
-    if (gate_.draining()) return shuttingDown();
+    if (!whileDraining && gate_.draining()) return shuttingDown();
     std::string kind;
     grpc::Status status = guarded(rpc, std::forward<F>(body), &kind);
     if (!kind.empty()) context->AddTrailingMetadata(kErrorKindKey, kind);

@@ -74,21 +74,27 @@ std::string deviceLabel(uint32_t device) {
 }  // namespace
 
 std::string MetricsPage::render() const {
-  // Per device: every device of the instance, with zeros where nothing runs.
+  Writer page;
+  // Per device: every device served, with zeros where nothing runs.
   struct PerDevice {
-    uint64_t sessions = 0, objects = 0, tensorBytes = 0, allocatedBytes = 0;
+    uint64_t sessions = 0, objects = 0, tensorBytes = 0;
+    DevicePool::Load load;
   };
   std::map<uint32_t, PerDevice> devices;
-  for (const auto& info : pool_.instance().devices()) devices[info.index];
+  for (const DevicePool::Load& load : pool_.load()) devices[load.index].load = load;
   for (const auto& [session, owner] : registry_.list()) {
     PerDevice& device = devices[session->deviceIndex()];
     device.sessions += 1;
     device.objects += session->objectCount();
     device.tensorBytes += session->tensorBytes();
   }
-  for (const auto& [index, bytes] : pool_.memoryUsage()) devices[index].allocatedBytes = bytes;
+  // One gauge family with a value per device.
+  const auto perDevice = [&](const char* name, const char* help, auto value) {
+    page.family(name, "gauge", help);
+    for (const auto& [index, device] : devices)
+      page.sample(name, deviceLabel(index), value(device));
+  };
 
-  Writer page;
   page.family("kpd_build_info", "gauge", "kpd's version (always 1).");
   page.sample("kpd_build_info", "version=\"" + labelValue(version_) + "\"", 1);
   page.family("kpd_uptime_seconds", "gauge", "Seconds since kpd started serving.");
@@ -96,24 +102,29 @@ std::string MetricsPage::render() const {
       "kpd_uptime_seconds", "",
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
           .count());
-  page.family("kpd_sessions", "gauge", "Open sessions, by device.");
-  for (const auto& [index, device] : devices) {
-    page.sample("kpd_sessions", deviceLabel(index), device.sessions);
-  }
-  page.family("kpd_objects", "gauge",
-              "Tensors, algorithms and sequences held by the open sessions, by device.");
-  for (const auto& [index, device] : devices) {
-    page.sample("kpd_objects", deviceLabel(index), device.objects);
-  }
-  page.family("kpd_tensor_bytes", "gauge", "Bytes of the open sessions' tensors, by device.");
-  for (const auto& [index, device] : devices) {
-    page.sample("kpd_tensor_bytes", deviceLabel(index), device.tensorBytes);
-  }
-  page.family("kpd_device_memory_allocated_bytes", "gauge",
-              "Device memory kpd has allocated, by device.");
-  for (const auto& [index, device] : devices) {
-    page.sample("kpd_device_memory_allocated_bytes", deviceLabel(index), device.allocatedBytes);
-  }
+  perDevice("kpd_sessions", "Open sessions, by device.",
+            [](const PerDevice& device) { return device.sessions; });
+  perDevice("kpd_objects",
+            "Tensors, algorithms and sequences held by the open sessions, by device.",
+            [](const PerDevice& device) { return device.objects; });
+  perDevice("kpd_tensor_bytes", "Bytes of the open sessions' tensors, by device.",
+            [](const PerDevice& device) { return device.tensorBytes; });
+  perDevice("kpd_device_memory_allocated_bytes", "Device memory kpd has allocated, by device.",
+            [](const PerDevice& device) { return device.load.usedBytes; });
+  perDevice("kpd_device_memory_free_bytes",
+            "Device memory still free for kpd (GetLoad's memory_free_bytes), by device.",
+            [](const PerDevice& device) { return device.load.freeBytes; });
+  perDevice("kpd_device_busy_fraction",
+            "Share of the last 10 s during which the device had work submitted, by device.",
+            [](const PerDevice& device) { return device.load.busyFraction; });
+  perDevice("kpd_evaluations_running", "Submissions running on the device's queues, by device.",
+            [](const PerDevice& device) { return device.load.running; });
+  perDevice("kpd_evaluations_queued",
+            "Submissions waiting behind another on the device's queues, by device.",
+            [](const PerDevice& device) { return device.load.queued; });
+  perDevice("kpd_device_available",
+            "1 while kpd opens the device, 0 once it stopped (--max-wedged-devices), by device.",
+            [](const PerDevice& device) { return device.load.available ? 1 : 0; });
   page.family("kpd_pending_submissions", "gauge", "Submissions to the devices not yet finished.");
   page.sample("kpd_pending_submissions", "", pool_.pendingSubmissions());
   page.family("kpd_retired_devices", "gauge",

@@ -1,6 +1,7 @@
 // kpd's Prometheus page (text exposition format 0.0.4): the gauges read when it is scraped
-// (sessions, objects and bytes per device, submissions pending, compiles waiting, retired
-// devices) and the counters and histograms of base::metrics() (evaluations and their latency,
+// (per served device: sessions, objects, tensor bytes, memory allocated and free, busy
+// fraction, evaluations running and queued, availability, as GetLoad reports them; submissions
+// pending, compiles waiting, retired devices) and the counters and histograms of base::metrics() (evaluations and their latency,
 // failed calls by status, device resets, shader compiles and their time, compiler worker
 // failures). Names are prefixed `kpd_`; per-device series carry a `device` label. Holds no
 // session id, only counts.
