@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Dict, List, Optional, Sequence as Seq
+from typing import Any, Dict, List, Optional, Sequence as Seq, Union
 
 import numpy as np
 
 from ._address import ENV_ADDRESS, resolve_address
 from ._discovery import connect_default
+from ._placement import is_fleet, place, split_addresses
 from ._security import PemSource, Security
 from ._session import Session
 from ._types import TensorTypes, data_type_of
@@ -60,11 +61,13 @@ class Manager:
 
     def __init__(
         self,
-        device: int = 0,
+        device: Optional[int] = None,
         family_queue_indices: Seq[int] = (),
         desired_extensions: Seq[str] = (),
         *,
-        address: Optional[str] = None,
+        address: Union[str, Seq[str], None] = None,
+        device_type: Optional[str] = None,
+        memory_bytes: int = 0,
         shared_memory: Optional[bool] = None,
         token: Optional[str] = None,
         tls_ca: PemSource = None,
@@ -74,7 +77,8 @@ class Manager:
         """Opens a session with kpd.
 
         Args:
-            device: index of the GPU (see ``list_devices()``).
+            device: index of the GPU (see ``list_devices()``). Default: 0, or, when the
+                session is placed among several daemons, whichever device fits best.
             family_queue_indices: Vulkan queue family per queue (a sequence's
                 ``queue_index`` picks one); empty for the device's default compute queue.
             desired_extensions: accepted for compatibility; the daemon enables the extensions
@@ -83,7 +87,14 @@ class Manager:
                 "tls:host:port". Default: ``$KP_ADDRESS``, else the first local socket that
                 answers ($XDG_RUNTIME_DIR/kp/kpd.sock, /run/kp/kpd.sock), else a private kpd
                 started for this process if one is installed (``$KP_AUTOSTART=0``: never;
-                see ``kp._discovery``).
+                see ``kp._discovery``). Several daemons — a list, "a,b,c", or
+                "dns:NAME:PORT" for every address NAME resolves to — place the session on the
+                daemon and device with the most headroom (see ``kp._placement``); it stays
+                there.
+            device_type: when placing among several daemons, only devices of this type
+                ("discrete_gpu", "integrated_gpu", "virtual_gpu", "cpu").
+            memory_bytes: when placing among several daemons, only devices with at least
+                this much device memory free.
             shared_memory: on the daemon's host, keep tensors' host copies in memory shared
                 with the daemon and evaluate over its local data socket, so no tensor bytes
                 cross a socket. Default: on when available, unless ``$KP_SHARED_MEMORY=0``.
@@ -104,14 +115,28 @@ class Manager:
             shared_memory = os.environ.get("KP_SHARED_MEMORY", "1") != "0"
         families = [int(f) for f in family_queue_indices]
 
-        def open_session(target: str) -> Session:
-            return Session(target, int(device), families,
-                           Security(target, token, tls_ca, tls_cert, tls_key),
+        def security_of(target: str) -> Security:
+            return Security(target, token, tls_ca, tls_cert, tls_key)
+
+        def open_session(target: str, index: int = 0 if device is None else int(device)) -> Session:
+            return Session(target, index, families, security_of(target),
                            shared_memory=bool(shared_memory))
 
+        if address is not None and not isinstance(address, str):
+            address = list(address)
+            if not address:
+                raise ValueError("address: an empty list names no daemon")
+            if len(address) == 1:
+                address = address[0]
         # The session with kpd, which every object made here holds too.
         if address is None and not os.environ.get(ENV_ADDRESS):
             self._conn = connect_default(open_session)  # zero-config: see kp._discovery
+        elif is_fleet(address if address is not None else os.environ.get(ENV_ADDRESS)):
+            targets = [resolve_address(a) for a in split_addresses(
+                address if address is not None else os.environ[ENV_ADDRESS])]
+            self._conn = place(targets, security_of, open_session,
+                               None if device is None else int(device), device_type,
+                               int(memory_bytes))
         else:
             self._conn = open_session(resolve_address(address))
 

@@ -245,10 +245,13 @@ def job_container() -> dict:
     return container
 
 
-def test_the_job_finds_kpd_through_the_service():
+def test_the_job_finds_every_kpd_through_the_headless_service():
     env = {e["name"]: e for e in job_container()["env"]}
-    host, port = env["KP_ADDRESS"]["value"].rsplit(":", 1)
-    service = the("Service", "kpd")
+    address = env["KP_ADDRESS"]["value"]
+    assert address.startswith("dns:")  # the client resolves the name and places its session
+    host, port = address[len("dns:"):].rsplit(":", 1)
+    service = the("Service", "kpd-nodes")
+    assert service["spec"]["clusterIP"] == "None"
     assert host == service["metadata"]["name"]
     assert int(port) == service["spec"]["ports"][0]["port"]
     token = env["KP_TOKEN"]["valueFrom"]["secretKeyRef"]
@@ -634,15 +637,17 @@ def test_the_configmaps_address_serves_the_probe_and_the_example_job():
             # What the kubelet's probes ask.
             assert health(kpd.target, kpd_container()["livenessProbe"]["grpc"]["service"]) == \
                 health_pb2.HealthCheckResponse.SERVING
-            # The Job's program, with its environment, KP_ADDRESS pointing at this kpd.
+            # The Job's program, with its environment, KP_ADDRESS naming this kpd the way the
+            # Job names the headless Service: a DNS name (localhost here) to resolve and place.
             command = job_container()["command"]
             assert command[:2] == ["python3", "-c"]
             env = {k: v for k, v in os.environ.items() if not k.startswith("KP_")}
-            env["KP_ADDRESS"] = kpd.target
+            env["KP_ADDRESS"] = f"dns:localhost:{kpd.port}"
             job = subprocess.run([sys.executable, "-c", command[2]], env=env,
                                  capture_output=True, text=True, timeout=120)
             assert job.returncode == 0, job.stdout + job.stderr
-            assert job.stdout.strip() == f"kpd at {kpd.target}: [0.0, 4.0, 12.0]", job.stdout
+            assert job.stdout.strip() == f"kpd at 127.0.0.1:{kpd.port}: [0.0, 4.0, 12.0]", \
+                job.stdout
         finally:
             code = kpd.stop()
         assert code == 0, kpd.log()

@@ -73,7 +73,8 @@ grpc::Status BearerToken::check(const grpc::ServerContextBase& context) const {
   if (found == metadata.end()) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "this kpd requires a token: send the metadata "
-                        "'authorization: Bearer <token>' (kp.Manager(token=...) or $KP_TOKEN)");
+                        "'authorization: Bearer <token>' ($KP_TOKEN; or kp.Manager(token=...) in "
+                        "Python, ManagerOptions::token in C++)");
   }
   const std::string value(found->second.data(), found->second.size());
   if (!startsWithScheme(value) || !matches(trimmed(value.substr(std::string(kScheme).size())))) {
