@@ -35,8 +35,9 @@ def main(path: str) -> None:
     p = out.append
     p(f"## {meta.get('label', '?')}: {meta.get('device', '?')}")
     p("")
+    load_avg = f"Load average at the start (1, 5, 15 min): {meta['load']}. " if "load" in meta else ""
     p(f"Machine: {meta.get('machine', '?')}. Device: {meta.get('device', '?')}. "
-      f"Commit: {meta.get('commit', '?')}. Date: {meta.get('date', '?')}. "
+      f"Commit: {meta.get('commit', '?')}. Date: {meta.get('date', '?')}. {load_avg}"
       "All rows of this section come from one `bench/run` on that machine.")
     p("")
     checks: List[str] = []
