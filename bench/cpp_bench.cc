@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "bench_env.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -41,20 +43,8 @@ void main() {
 }
 )";
 
-// `fallback`, or BENCH_ITERATIONS where that is smaller.
-int reps(int fallback) {
-  const char* cap = std::getenv("BENCH_ITERATIONS");
-  const int value = cap ? std::atoi(cap) : 0;
-  return value > 0 ? std::max(1, std::min(fallback, value)) : fallback;
-}
-
-// True where BENCH_SMOKE_CORRUPT (comma-separated) names `path`.
-bool corrupt(const std::string& path) {
-  const char* list = std::getenv("BENCH_SMOKE_CORRUPT");
-  if (!list) return false;
-  const std::string names = std::string(",") + list + ",";
-  return names.find("," + path + ",") != std::string::npos;
-}
+using kp::bench::corrupt;
+using kp::bench::reps;
 
 // The row's path: cpp-shm, cpp-socket / cpp-tcp, or (round trips) cpp-unix-stream /
 // cpp-tcp-stream.

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "server/engine/engine.h"
+#include "bench_env.h"
 #include "multiply.h"
 #include "saxpy.h"
 
@@ -32,20 +33,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// `fallback`, or BENCH_ITERATIONS where that is smaller.
-int reps(int fallback) {
-  const char* cap = std::getenv("BENCH_ITERATIONS");
-  const int value = cap ? std::atoi(cap) : 0;
-  return value > 0 ? std::max(1, std::min(fallback, value)) : fallback;
-}
-
-// True where BENCH_SMOKE_CORRUPT (comma-separated) names `path`.
-bool corrupt(const std::string& path) {
-  const char* list = std::getenv("BENCH_SMOKE_CORRUPT");
-  if (!list) return false;
-  const std::string names = std::string(",") + list + ",";
-  return names.find("," + path + ",") != std::string::npos;
-}
+using kp::bench::corrupt;
+using kp::bench::reps;
 
 [[noreturn]] void wrongResult(const char* bench, const std::string& what) {
   std::fprintf(stderr, "engine_bench: %s engine: wrong result: %s\n", bench, what.c_str());
