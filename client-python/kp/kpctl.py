@@ -1,7 +1,7 @@
 """kpctl: look at and use a kpd from the command line.
 
     kpctl [--address ADDR] [--json] status      the daemon: version, uptime, sessions, memory
-    kpctl [--address ADDR] [--json] devices     its Vulkan devices
+    kpctl [--address ADDR] [--json] devices     its Vulkan devices and their load
     kpctl [--address ADDR] [--json] sessions    the open sessions (root and kpd's user only)
     kpctl [--address ADDR] compile SHADER.comp -o OUT.spv   GLSL to SPIR-V with kpd's compiler
     kpctl [--address ADDR] [--json] bench       small-evaluation latency and transfer bandwidth
@@ -111,16 +111,29 @@ def status(daemon: Daemon, args: argparse.Namespace) -> Dict[str, Any]:
 
 def devices(daemon: Daemon, args: argparse.Namespace) -> List[Dict[str, Any]]:
     listed = daemon.call("ListDevices", compute_pb2.ListDevicesRequest()).devices
-    result = [{
-        "index": d.index, "name": d.name, "type": d.type, "api_version": d.api_version,
-        "driver": d.driver_name, "memory_bytes": sum(h.size for h in d.memory_heaps
-                                                     if h.device_local),
-        "timestamps": d.timestamps_supported, "float64": d.shader_float64,
-    } for d in listed]
+    loads = {d.device: d for d in daemon.call("GetLoad", compute_pb2.GetLoadRequest()).devices}
+    result = []
+    for d in listed:
+        load = loads.get(d.index, compute_pb2.DeviceLoad())
+        result.append({
+            "index": d.index, "name": d.name, "type": d.type, "api_version": d.api_version,
+            "driver": d.driver_name, "memory_bytes": sum(h.size for h in d.memory_heaps
+                                                         if h.device_local),
+            "timestamps": d.timestamps_supported, "float64": d.shader_float64,
+            # The load now (GetLoad): what placement among daemons reads.
+            "sessions": load.sessions, "memory_used_bytes": load.memory_used_bytes,
+            "memory_free_bytes": load.memory_free_bytes,
+            "evaluations_running": load.evaluations_running,
+            "evaluations_queued": load.evaluations_queued,
+            "busy_fraction": round(load.busy_fraction, 3), "available": load.available,
+        })
     if not args.json:
-        print(table([("device", "name", "type", "Vulkan", "driver", "device memory")] +
+        print(table([("device", "name", "type", "Vulkan", "driver", "device memory",
+                      "sessions", "used", "free", "busy")] +
                     [(str(d["index"]), d["name"], d["type"], d["api_version"], d["driver"],
-                      mib(d["memory_bytes"])) for d in result]))
+                      mib(d["memory_bytes"]), str(d["sessions"]), mib(d["memory_used_bytes"]),
+                      mib(d["memory_free_bytes"]), f"{100 * d['busy_fraction']:.0f}%")
+                     for d in result]))
     return result
 
 

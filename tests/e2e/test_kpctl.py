@@ -57,6 +57,20 @@ def test_devices_lists_each_device(daemon):
     assert names[0] in kpctl("--address", daemon.address, "devices").stdout
 
 
+def test_devices_shows_each_devices_load(private_daemon):
+    before = json.loads(kpctl("--address", private_daemon.address, "--json", "devices").stdout)
+    assert before[0]["sessions"] == 0 and before[0]["available"] is True
+    with kp.Manager(address=private_daemon.address) as mgr:
+        mgr.tensor([0.0] * 4096)
+        during = json.loads(kpctl("--address", private_daemon.address, "--json",
+                                  "devices").stdout)
+        shown = kpctl("--address", private_daemon.address, "devices").stdout
+    assert during[0]["sessions"] == 1
+    assert during[0]["memory_used_bytes"] >= 4 * 4096
+    assert 0 < during[0]["memory_free_bytes"] <= during[0]["memory_bytes"]
+    assert "sessions" in shown and "busy" in shown
+
+
 def test_sessions_lists_owner_client_and_memory(daemon):
     with kp.Manager(address=daemon.address) as mgr:
         mgr.tensor([0.0] * 4096)  # 16 KiB
