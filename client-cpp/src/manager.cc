@@ -2,8 +2,10 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <random>
 
 #include "client-cpp/src/address.h"
+#include "client-cpp/src/placement.h"
 #include "client-cpp/src/security.h"
 #include "client-cpp/src/session.h"
 #include "client-cpp/src/wire.h"
@@ -20,11 +22,52 @@ bool wantsSharedMemory(const std::optional<bool>& option) {
   return value == nullptr || std::strcmp(value, "0") != 0;
 }
 
-// The session that `options` describe.
+// The entries of the address that `options` give: `addresses`, else `address`, else
+// $KP_ADDRESS; none for the local socket.
+std::vector<std::string> addressEntries(const ManagerOptions& options) {
+  if (!options.address.empty() && !options.addresses.empty()) {
+    throw InvalidArgumentError(
+        StatusCode::kInvalidArgument,
+        "ManagerOptions: address '" + options.address + "' and addresses both given; give one");
+  }
+  if (!options.addresses.empty()) return options.addresses;
+  if (!options.address.empty()) return {options.address};
+  const char* fromEnvironment = std::getenv("KP_ADDRESS");
+  if (fromEnvironment != nullptr && *fromEnvironment != '\0') return {fromEnvironment};
+  return {};
+}
+
+// A random engine seeded afresh, so that clients starting together choose apart.
+detail::placement::Engine freshEngine() {
+  std::random_device device;
+  return detail::placement::Engine((static_cast<uint64_t>(device()) << 32) ^ device());
+}
+
+// The session that `options` describe: on the one daemon they name, or placed among several
+// (see client-cpp/src/placement.h).
 std::shared_ptr<detail::Session> openSession(const ManagerOptions& options) {
-  const std::string address = detail::resolveAddress(options.address);
-  return detail::Session::open(address, detail::Security(address, options), options.device,
-                               options.familyQueueIndices, wantsSharedMemory(options.sharedMemory));
+  const std::vector<std::string> entries = addressEntries(options);
+  const bool sharedMemory = wantsSharedMemory(options.sharedMemory);
+  auto open = [&](const std::string& address, uint32_t device) {
+    return detail::Session::open(address, detail::Security(address, options), device,
+                                 options.familyQueueIndices, sharedMemory);
+  };
+  const bool fleet =
+      entries.size() > 1 || (entries.size() == 1 && detail::placement::isFleet(entries[0]));
+  if (!fleet) {
+    return open(detail::resolveAddress(entries.empty() ? "" : entries[0]),
+                options.device.value_or(0));
+  }
+  std::vector<std::string> targets;
+  for (const std::string& entry : detail::placement::splitAddresses(entries)) {
+    targets.push_back(detail::resolveAddress(entry));
+  }
+  const detail::placement::Request request{options.device, options.deviceType, options.memoryBytes};
+  auto loadOf = [&](const std::string& address) {
+    return detail::placement::loadOf(detail::Security(address, options));
+  };
+  detail::placement::Engine engine = freshEngine();
+  return detail::placement::place(std::move(targets), loadOf, open, request, engine);
 }
 
 ManagerOptions optionsAt(std::string address) {

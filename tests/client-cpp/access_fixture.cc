@@ -3,12 +3,9 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
-#include <regex>
-#include <thread>
 
 namespace kp::test {
 
@@ -60,17 +57,8 @@ void AccessTest::startKpd(const std::vector<std::string>& extraArgs) {
   args.insert(args.end(), extraArgs.begin(), extraArgs.end());
   kpd_ = std::make_unique<KpdProcess>(args);
   ASSERT_TRUE(kpd_->ready()) << "kpd did not start:\n" << kpd_->log();
-  // kpd logs "listening on 127.0.0.1:PORT (TLS...)" once the port is served.
-  const std::regex listening(R"(listening on (127\.0\.0\.1:[0-9]+) \()");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  std::smatch match;
-  std::string log = kpd_->log();
-  while (!std::regex_search(log, match, listening)) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no TCP port in kpd's log:\n" << log;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    log = kpd_->log();
-  }
-  tcpAddress_ = match[1];
+  tcpAddress_ = kpd_->tcpAddress();
+  ASSERT_FALSE(tcpAddress_.empty()) << "no TCP port in kpd's log:\n" << kpd_->log();
 }
 
 std::string AccessTest::writeTokenFile() {

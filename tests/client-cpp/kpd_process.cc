@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -87,6 +88,20 @@ std::string KpdProcess::log() const {
   std::stringstream text;
   text << file.rdbuf();
   return text.str();
+}
+
+std::string KpdProcess::tcpAddress() const {
+  // kpd logs "listening on 127.0.0.1:PORT (...)" once the port is served.
+  const std::regex listening(R"(listening on (127\.0\.0\.1:[0-9]+) \()");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  std::smatch match;
+  std::string text = log();
+  while (!std::regex_search(text, match, listening)) {
+    if (std::chrono::steady_clock::now() > deadline) return "";
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    text = log();
+  }
+  return match[1];
 }
 
 int KpdProcess::terminate() {

@@ -32,6 +32,9 @@ class KpdProcess {
   const std::string& dir() const { return dir_; }
   /// kpd's output so far.
   std::string log() const;
+  /// The first loopback TCP address kpd listens on ("127.0.0.1:PORT", as it logs it once the
+  /// port is served: start it with --listen 127.0.0.1:0), waiting up to 20 s; "" if none.
+  std::string tcpAddress() const;
   /// SIGTERM, then waits (up to 30 s); returns the exit status (-1 if not a normal exit).
   int terminate();
   /// SIGKILL, then waits.

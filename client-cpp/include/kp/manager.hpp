@@ -25,9 +25,12 @@ namespace kp {
 /// Where the daemon is: the `address` argument when not empty, else $KP_ADDRESS, else
 /// $XDG_RUNTIME_DIR/kp/kpd.sock if it exists, else /run/kp/kpd.sock. "unix:/path" and bare
 /// paths ("/path", "./path") are Unix sockets; "host:port" is TCP, "tls:host:port" TCP with
-/// TLS. A daemon that does not answer within 10 seconds gives UnavailableError naming the
-/// address. TLS and the bearer token of a kpd that asks for them: ManagerOptions (token,
-/// tlsCa, tlsCert, tlsKey) or $KP_TOKEN, $KP_TOKEN_FILE, $KP_TLS_CA, $KP_TLS_CERT, $KP_TLS_KEY.
+/// TLS. Several daemons ("a:7070,b:7070", "dns:NAME:PORT", ManagerOptions::addresses, or
+/// $KP_ADDRESS of those forms): the session is placed on the daemon and device with the most
+/// headroom, and stays there (see ManagerOptions). A daemon that does not answer within 10
+/// seconds gives UnavailableError naming the address. TLS and the bearer token of a kpd that
+/// asks for them: ManagerOptions (token, tlsCa, tlsCert, tlsKey) or $KP_TOKEN, $KP_TOKEN_FILE,
+/// $KP_TLS_CA, $KP_TLS_CERT, $KP_TLS_KEY.
 ///
 /// Tensors, algorithms and sequences are shared_ptrs that keep the connection alive; after
 /// the session ends they report isInit() == false and refuse to evaluate.
@@ -43,14 +46,16 @@ namespace kp {
 /// RPC); see Sequence and Tensor for theirs. destroy() must not race with other calls.
 class Manager {
  public:
-  /// Opens a session on device 0 with its default compute queue.
+  /// Opens a session on device 0 with its default compute queue (of a fleet address: on the
+  /// device placement chooses).
   explicit Manager(std::string address = "");
   /// Opens a session on `device` (an index of listDevices()), with one queue per entry of
   /// `familyQueueIndices` (Vulkan queue family indices; a family may repeat), or the default
   /// compute queue when empty. A sequence's queueIndex picks an entry of this list. Kompute's
   /// signature: `desiredExtensions` is accepted and not needed (kpd enables the extensions
   /// its devices have); the daemon's address comes from $KP_ADDRESS or the local socket
-  /// (ManagerOptions to give it here).
+  /// (ManagerOptions to give it here). When $KP_ADDRESS names several daemons, the session is
+  /// placed among their devices of index `device` only.
   explicit Manager(uint32_t device, const std::vector<uint32_t>& familyQueueIndices = {},
                    const std::vector<std::string>& desiredExtensions = {});
   /// Opens a session as `options` say.
@@ -70,7 +75,8 @@ class Manager {
   /// the daemon when its last shared_ptr goes, so there is nothing left to do.
   void clear() {}
 
-  /// The daemon's address this Manager connects to (as resolved, e.g. "unix:/run/kp/kpd.sock").
+  /// The daemon's address this Manager connects to (as resolved, e.g. "unix:/run/kp/kpd.sock";
+  /// of a fleet, the daemon the session was placed on, e.g. "10.0.0.7:7070").
   std::string address() const;
   /// Empty while the session is open; else why it ended (e.g. "closed by the client",
   /// "idle for 3600 s", "daemon shutting down").
