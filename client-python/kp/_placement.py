@@ -88,7 +88,10 @@ class Candidate(NamedTuple):
 def load_of(address: str, security: Security,
             timeout: float = LOAD_TIMEOUT_S) -> compute_pb2.GetLoadResponse:
     """The daemon's GetLoad answer; KpError when it cannot give one in `timeout`."""
-    channel = security.channel([])
+    # A connection of its own: gRPC shares one per address among a process's channels, and a
+    # dead daemon's, still held by a lost session's objects, would make this wait out its
+    # reconnection back-off instead of failing at once.
+    channel = security.channel([("grpc.use_local_subchannel_pool", 1)])
     try:
         stub = compute_pb2_grpc.ComputeStub(channel)
         return stub.GetLoad(compute_pb2.GetLoadRequest(), timeout=timeout,
