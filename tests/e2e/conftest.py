@@ -7,10 +7,9 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import grpc
 import pytest
@@ -216,17 +215,25 @@ void main() {
 }
 """
 
-def skip_unless_python_runs(name: str, run: Callable[..., subprocess.CompletedProcess]) -> None:
-    """Skips the test, saying why, when `run` (a runner acting as user `name`, taking a
-    program) cannot import kp: this interpreter's folders are not open to other users."""
+@pytest.fixture(scope="session")
+def wheel_python() -> Iterator[str]:
+    """A Python every user can run, with the `kp` package as a user gets it: Debian's
+    /usr/bin/python3 and a virtual environment holding the `kpd-client` wheel built from this
+    tree, in a folder every user can read (as a system-wide install would be). For tests that
+    run a client as another user (this test's own interpreter may sit in a folder only its
+    owner can enter, such as pyenv's under /root)."""
+    from distribution import build_distribution, install_wheel
+
+    if not os.access("/usr/bin/python3", os.X_OK):
+        pytest.skip("needs Debian's /usr/bin/python3 (package python3)")
+    folder = tempfile.mkdtemp(prefix="kp-wheel-")
+    os.chmod(folder, 0o755)
     try:
-        probe = run("import kp")
-        problem = probe.stderr[-300:] if probe.returncode != 0 else ""
-    except PermissionError as error:
-        problem = str(error)
-    if problem:
-        pytest.skip(f"user {name} cannot run {sys.executable} with the kp package (its folders "
-                    f"are not open to other users): {problem}")
+        built = build_distribution(folder)
+        yield os.path.join(install_wheel("/usr/bin/python3", os.path.join(folder, "venv"),
+                                         built.wheel, []), "python")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # A program multiplying [1, 2, 3] by [4, 5, 6] through kpd at argv[1] with the shader source

@@ -14,14 +14,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from typing import Dict, Iterator, List
 
 import pytest
 
-import kp
 from conftest import KPD, MULTIPLY_GLSL, MULTIPLY_PROGRAM, REPO, run_kpd
-from distribution import build_distribution, install_wheel
 
 DEPLOY = os.path.join(REPO, "deploy")
 BUILD = os.path.dirname(os.path.dirname(os.path.abspath(KPD)))  # build/server/kpd -> build
@@ -207,23 +204,6 @@ def run_multiply(address: str, python: str = sys.executable, **user) -> subproce
         env["PYTHONPATH"] = os.pathsep.join(sys.path[1:])
     return subprocess.run([python, "-c", MULTIPLY_PROGRAM, address, MULTIPLY_GLSL],
                           capture_output=True, text=True, cwd="/", timeout=120, env=env, **user)
-
-
-@pytest.fixture(scope="module")
-def wheel_python() -> Iterator[str]:
-    """The Python a new user gets from the built wheel: Debian's python3 with a virtual
-    environment holding the `kpd-client` wheel built from this tree, in a folder every user
-    can read (as a system-wide install would be)."""
-    if not os.access("/usr/bin/python3", os.X_OK):
-        pytest.skip("needs Debian's /usr/bin/python3 (package python3)")
-    folder = tempfile.mkdtemp(prefix="kp-wheel-")
-    os.chmod(folder, 0o755)
-    try:
-        built = build_distribution(folder)
-        yield os.path.join(install_wheel("/usr/bin/python3", os.path.join(folder, "venv"),
-                                         built.wheel, []), "python")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_packaged_kpd_runs_as_kpd_and_serves_through_the_socket(served):

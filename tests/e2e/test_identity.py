@@ -12,7 +12,6 @@ import os
 import pwd
 import shutil
 import subprocess
-import sys
 from typing import Iterator, NamedTuple
 
 import grpc
@@ -20,7 +19,7 @@ import numpy as np
 import pytest
 
 import kp
-from conftest import MULTIPLY_GLSL, MULTIPLY_PROGRAM, Daemon, skip_unless_python_runs
+from conftest import MULTIPLY_GLSL, MULTIPLY_PROGRAM, Daemon
 from kp.v1 import compute_pb2, compute_pb2_grpc
 
 GROUP = "kp-e2e"
@@ -32,9 +31,10 @@ class User(NamedTuple):
     uid: int
     gid: int
     group: int  # the kp group, one of the user's supplementary groups
+    python: str  # an interpreter it can run, with the kp package (conftest's wheel_python)
 
 
-def _prepare_user() -> User:
+def _prepare_user(python: str) -> User:
     """The second user, created once: its own primary group, and GROUP as a supplementary one."""
     subprocess.run(["groupadd", "-f", GROUP], check=True)
     try:
@@ -43,26 +43,22 @@ def _prepare_user() -> User:
         subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin",
                         "--user-group", "--groups", GROUP, USER], check=True)
     entry = pwd.getpwnam(USER)
-    return User(entry.pw_uid, entry.pw_gid, grp.getgrnam(GROUP).gr_gid)
+    return User(entry.pw_uid, entry.pw_gid, grp.getgrnam(GROUP).gr_gid, python)
 
 
 @pytest.fixture(scope="module")
-def user() -> User:
+def user(wheel_python: str) -> User:
     if os.geteuid() != 0:
         pytest.skip("needs root, to create a second user and act as it")
     if shutil.which("useradd") is None or shutil.which("groupadd") is None:
         pytest.skip("needs useradd and groupadd (Debian's passwd package)")
-    created = _prepare_user()
-    skip_unless_python_runs(USER, lambda program: run_as(created, program))
-    return created
+    return _prepare_user(wheel_python)
 
 
 def run_as(user: User, script: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+    return subprocess.run([user.python, "-c", script, *args], capture_output=True, text=True,
                           user=user.uid, group=user.gid, extra_groups=[user.group],
-                          cwd="/", env={"PATH": os.environ.get("PATH", ""),
-                                        "PYTHONPATH": os.pathsep.join(sys.path[1:])},
-                          timeout=120)
+                          cwd="/", env={"PATH": os.environ.get("PATH", "")}, timeout=120)
 
 
 @pytest.fixture
