@@ -31,10 +31,10 @@ class User(NamedTuple):
     uid: int
     gid: int
     group: int  # the kp group, one of the user's supplementary groups
-    python: str  # an interpreter it can run, with the kp package (conftest's wheel_python)
+    python: str  # an interpreter it can run, with the kp package ("": none needed)
 
 
-def _prepare_user(python: str) -> User:
+def _prepare_user(python: str = "") -> User:
     """The second user, created once: its own primary group, and GROUP as a supplementary one."""
     subprocess.run(["groupadd", "-f", GROUP], check=True)
     try:
