@@ -115,11 +115,13 @@ class Manager:
             shared_memory = os.environ.get("KP_SHARED_MEMORY", "1") != "0"
         families = [int(f) for f in family_queue_indices]
 
+        index = None if device is None else int(device)
+
         def security_of(target: str) -> Security:
             return Security(target, token, tls_ca, tls_cert, tls_key)
 
-        def open_session(target: str, index: int = 0 if device is None else int(device)) -> Session:
-            return Session(target, index, families, security_of(target),
+        def open_session(target: str, on_device: Optional[int] = index) -> Session:
+            return Session(target, on_device or 0, families, security_of(target),
                            shared_memory=bool(shared_memory))
 
         if address is not None and not isinstance(address, str):
@@ -128,17 +130,16 @@ class Manager:
                 raise ValueError("address: an empty list names no daemon")
             if len(address) == 1:
                 address = address[0]
+        named = address if address is not None else os.environ.get(ENV_ADDRESS)
         # The session with kpd, which every object made here holds too.
-        if address is None and not os.environ.get(ENV_ADDRESS):
+        if not named:
             self._conn = connect_default(open_session)  # zero-config: see kp._discovery
-        elif is_fleet(address if address is not None else os.environ.get(ENV_ADDRESS)):
-            targets = [resolve_address(a) for a in split_addresses(
-                address if address is not None else os.environ[ENV_ADDRESS])]
-            self._conn = place(targets, security_of, open_session,
-                               None if device is None else int(device), device_type,
+        elif is_fleet(named):
+            targets = [resolve_address(a) for a in split_addresses(named)]
+            self._conn = place(targets, security_of, open_session, index, device_type,
                                int(memory_bytes))
         else:
-            self._conn = open_session(resolve_address(address))
+            self._conn = open_session(resolve_address(named))
 
     # ---- lifetime ----
 
