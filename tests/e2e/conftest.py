@@ -22,6 +22,16 @@ KPD = os.environ.get("KPD_BINARY", os.path.join(REPO, "build", "server", "kpd"))
 SHADER_DIR = os.environ.get("KP_SHADER_DIR", os.path.join(REPO, "build", "shaders"))
 
 
+def as_user(uid: int, gid: int, groups: Sequence[int] = ()) -> List[str]:
+    """A command prefix running the rest as uid:gid with the supplementary `groups` (setpriv).
+    Dropping privileges in the child itself (subprocess's user=, group=) makes Python fork this
+    multi-threaded process (gRPC's and numpy's threads) and run their fork handlers in the child,
+    which can crash it before it executes anything; with the prefix the child is spawned
+    without them."""
+    return ["setpriv", f"--reuid={uid}", f"--regid={gid}",
+            f"--groups={','.join(str(g) for g in groups)}" if groups else "--clear-groups", "--"]
+
+
 class Daemon:
     """A kpd process serving a private Unix socket (unless unix=False) and the TCP addresses
     `tcp` ("127.0.0.1:0" picks a free port; the chosen ones are in `tcp_addresses`).
@@ -54,13 +64,13 @@ class Daemon:
         ]
         if user is not None:
             os.chown(self.dir, user.uid, user.gid)
+        run_as = as_user(user.uid, user.gid) if user is not None else []
         self.process = subprocess.Popen(
-            [*prefix, KPD, *listen, "--log-level", "info", *args],
+            [*run_as, *prefix, KPD, *listen, "--log-level", "info", *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,
             env={**os.environ, **env} if env else None,
-            **({"user": user.uid, "group": user.gid, "extra_groups": []} if user else {}),
         )
         # Ready once it logged "listening on ..." for every address.
         expected = (1 if unix else 0) + len(tcp)

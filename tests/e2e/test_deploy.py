@@ -14,11 +14,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Sequence
 
 import pytest
 
-from conftest import KPD, MULTIPLY_GLSL, MULTIPLY_PROGRAM, REPO, run_kpd
+from conftest import KPD, MULTIPLY_GLSL, MULTIPLY_PROGRAM, REPO, as_user, run_kpd
 
 DEPLOY = os.path.join(REPO, "deploy")
 BUILD = os.path.dirname(os.path.dirname(os.path.abspath(KPD)))  # build/server/kpd -> build
@@ -198,12 +198,14 @@ def served(installed) -> Iterator[Served]:
 
 
 
-def run_multiply(address: str, python: str = sys.executable, **user) -> subprocess.CompletedProcess:
+def run_multiply(address: str, python: str = sys.executable,
+                 prefix: Sequence[str] = ()) -> subprocess.CompletedProcess:
+    """MULTIPLY_PROGRAM against `address` with `python`, under `prefix` (conftest.as_user)."""
     env = {"PATH": os.environ.get("PATH", "")}
     if python == sys.executable:  # this test's own environment: the kp of the source tree
         env["PYTHONPATH"] = os.pathsep.join(sys.path[1:])
-    return subprocess.run([python, "-c", MULTIPLY_PROGRAM, address, MULTIPLY_GLSL],
-                          capture_output=True, text=True, cwd="/", timeout=120, env=env, **user)
+    return subprocess.run([*prefix, python, "-c", MULTIPLY_PROGRAM, address, MULTIPLY_GLSL],
+                          capture_output=True, text=True, cwd="/", timeout=120, env=env)
 
 
 def test_packaged_kpd_runs_as_kpd_and_serves_through_the_socket(served):
@@ -233,14 +235,13 @@ def test_an_unprivileged_member_of_kp_evaluates(served, wheel_python):
                         "--user-group", "--groups", "kp", MEMBER], check=True)
     try:
         member = pwd.getpwnam(MEMBER)
-        as_member = dict(user=member.pw_uid, group=member.pw_gid,
-                         extra_groups=[grp.getgrnam("kp").gr_gid])
-        done = run_multiply("unix:" + served.path, wheel_python, **as_member)
+        as_member = as_user(member.pw_uid, member.pw_gid, [grp.getgrnam("kp").gr_gid])
+        done = run_multiply("unix:" + served.path, wheel_python, as_member)
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout) == {"shared_memory": True, "result": [4, 10, 18]}
         # Not in group kp: refused at the socket.
-        outsider = run_multiply("unix:" + served.path, wheel_python, user=member.pw_uid,
-                                group=member.pw_gid, extra_groups=[])
+        outsider = run_multiply("unix:" + served.path, wheel_python,
+                                as_user(member.pw_uid, member.pw_gid))
         assert outsider.returncode != 0
         assert "ermission denied" in outsider.stderr or "cannot reach kpd" in outsider.stderr
     finally:

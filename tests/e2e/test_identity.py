@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import kp
-from conftest import MULTIPLY_GLSL, MULTIPLY_PROGRAM, Daemon
+from conftest import MULTIPLY_GLSL, MULTIPLY_PROGRAM, Daemon, as_user
 from kp.v1 import compute_pb2, compute_pb2_grpc
 
 GROUP = "kp-e2e"
@@ -56,9 +56,9 @@ def user(wheel_python: str) -> User:
 
 
 def run_as(user: User, script: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([user.python, "-c", script, *args], capture_output=True, text=True,
-                          user=user.uid, group=user.gid, extra_groups=[user.group],
-                          cwd="/", env={"PATH": os.environ.get("PATH", "")}, timeout=120)
+    return subprocess.run([*as_user(user.uid, user.gid, [user.group]), user.python, "-c", script,
+                           *args], capture_output=True, text=True, cwd="/",
+                          env={"PATH": os.environ.get("PATH", "")}, timeout=120)
 
 
 @pytest.fixture
