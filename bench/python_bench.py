@@ -188,6 +188,37 @@ def measure_create(mgr, name: str) -> None:
     algorithm_samples(reps(20))
     emit(bench="create", path=name, what="algorithm", **stats(algorithm_samples(reps(200))))
 
+    # The whole cost: creation plus the call that first needs the object (which carries kp's
+    # pipelined creations to the daemon).
+    def used_tensor_samples(count: int, per: int = 100) -> List[float]:
+        samples = []
+        for _ in range(count):
+            start = time.perf_counter()
+            made = [mgr.tensor(data) for _ in range(per)]
+            mgr.sequence().eval(kp.OpTensorSyncDevice(made))
+            samples.append((time.perf_counter() - start) * 1e6 / per)
+            for t in made:
+                t.destroy()
+        return samples
+
+    used_tensor_samples(reps(3))
+    emit(bench="create", path=name, what="tensor + first use",
+         **stats(used_tensor_samples(reps(30))))
+
+    def used_algorithm_samples(count: int) -> List[float]:
+        samples = []
+        for _ in range(count):
+            start = time.perf_counter()
+            algo = mgr.algorithm([a, b, c], spirv, (1, 1, 1))
+            mgr.sequence().eval(kp.OpAlgoDispatch(algo))
+            samples.append((time.perf_counter() - start) * 1e6)
+            algo.destroy()
+        return samples
+
+    used_algorithm_samples(reps(20))
+    emit(bench="create", path=name, what="algorithm + first use",
+         **stats(used_algorithm_samples(reps(200))))
+
     t = mgr.tensor(data)
     if corrupt(name):
         a.data()[0] = 3

@@ -102,12 +102,19 @@ def main(path: str) -> None:
         p("### Creation (Python), p50 µs")
         p("")
         p("A 3-float tensor; an algorithm (the multiply shader as SPIR-V) on three tensors. "
-          "Each is destroyed outside the timed part.")
+          "Each is destroyed outside the timed part. kp pipelines creation (kp._pipeline): the "
+          "object is named by a handle the client chose and its creation travels with the next "
+          "call, so the rows \"tensor\" and \"algorithm\" are the client's part only; the "
+          "rows \"+ first use\" add that next call, which carries the creation, and show the "
+          "whole cost: 100 tensors then one evaluation that uploads them all (per tensor), and "
+          "an algorithm then one evaluation that dispatches it.")
         p("")
         p("| object | " + " | ".join(paths) + " |"
           + (" kp / Kompute (python-shm) |" if has_kompute else ""))
         p("|---|" + "---:|" * (len(paths) + has_kompute))
-        for what in ("tensor", "algorithm"):
+        for what in ("tensor", "algorithm", "tensor + first use", "algorithm + first use"):
+            if not any((x, what) in create for x in paths):
+                continue
             cells = [f"{create[(x, what)]['p50_us']:.1f}" if (x, what) in create else ""
                      for x in paths]
             line = f"| {what} | " + " | ".join(cells) + " |"
@@ -116,8 +123,9 @@ def main(path: str) -> None:
                 line += f" {shm['p50_us'] / anchor['p50_us']:.1f} |" if anchor and shm else " |"
                 if anchor and shm:
                     ratio = shm["p50_us"] / anchor["p50_us"]
-                    limit = 3.0 if what == "tensor" else 1.5
-                    checks.append(f"| Python: create {'a tensor' if what == 'tensor' else 'an algorithm'}"
+                    limit = 3.0 if what.startswith("tensor") else 1.5
+                    thing = what.replace("tensor", "a tensor").replace("algorithm", "an algorithm")
+                    checks.append(f"| Python: create {thing}"
                                   f" ≤ {limit:g} × in-process Kompute | {ratio:.1f} × "
                                   f"({shm['p50_us']:.1f} vs {anchor['p50_us']:.1f} µs) | "
                                   f"{'met' if ratio <= limit else 'NOT met'} |")

@@ -110,9 +110,12 @@ class _Link:
         if response.code != 0:
             for fd in fds:
                 os.close(fd)
-            raise from_code(
+            error = from_code(
                 response.code, response.message, f"unix:{self.path}", response.error_kind
             )
+            # 1 + the index of the prelude's action that failed; 0: the error is not an action's
+            error.failed_action = response.failed_action  # type: ignore[attr-defined]
+            raise error
         return response, list(fds)
 
     def _poll_header(self) -> bytes:
@@ -168,24 +171,31 @@ class LocalChannel:
             mapped = self._arenas.get(arena_id)
         if mapped is not None:
             return mapped
+        request = local_pb2.LocalRequest(map_arena=local_pb2.MapArenaRequest(arena=arena_id))
+        return self._map(request, f"arena {arena_id}")[1]
+
+    def new_arena(self, size: int) -> Tuple[int, mmap.mmap]:
+        """A new client arena of at least `size` bytes: its id and mapping."""
+        request = local_pb2.LocalRequest(new_arena=local_pb2.NewArenaRequest(size=size))
+        return self._map(request, "a new arena")
+
+    def _map(self, request: local_pb2.LocalRequest, what: str) -> Tuple[int, mmap.mmap]:
+        """Sends a request answered with an arena's memfd; maps it."""
         link = self._acquire()
         try:
-            response, fds = link.request(
-                local_pb2.LocalRequest(map_arena=local_pb2.MapArenaRequest(arena=arena_id)),
-                expect_fd=True,
-                timeout=_ANSWER_TIMEOUT_S,
-            )
+            response, fds = link.request(request, expect_fd=True, timeout=_ANSWER_TIMEOUT_S)
         finally:
             self._release(link)
         if len(fds) != 1:
-            raise UnavailableError(f"kpd sent no file descriptor for arena {arena_id}")
+            raise UnavailableError(f"kpd sent no file descriptor for {what}")
         try:
             mapped = mmap.mmap(fds[0], response.map_arena.size, mmap.MAP_SHARED,
                                mmap.PROT_READ | mmap.PROT_WRITE)
         finally:
             os.close(fds[0])
+        arena_id = response.map_arena.arena
         with self._lock:
-            return self._arenas.setdefault(arena_id, mapped)
+            return arena_id, self._arenas.setdefault(arena_id, mapped)
 
     def _acquire(self) -> _Link:
         with self._lock:

@@ -20,7 +20,10 @@ import grpc
 
 from ._discovery import failure_reason, start_hint
 from ._errors import DeviceLostError, KpError, NotFoundError, UnavailableError, from_rpc_error
+from ._client_arena import ClientArenas
 from ._local import LocalChannel, open_local_channel
+from ._pipeline import Pending, Pipeline, failed_action
+from ._protowire import tag, varint
 from ._security import Security
 from ._version import __version__
 from .v1 import compute_pb2, compute_pb2_grpc, local_pb2
@@ -37,6 +40,13 @@ _CHANNEL_OPTIONS: List[Tuple[str, object]] = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
 ]
+
+# The tag of LocalRequest.prelude (a length-delimited field): written in front of a serialized
+# request, it adds the prelude without parsing or copying the request.
+_PRELUDE_TAG = tag(local_pb2.LocalRequest.PRELUDE_FIELD_NUMBER)
+
+# How a session's end reason starts when the connection to kpd was lost.
+_CONNECTION_LOST = "connection to kpd lost"
 
 # How long opening a session may wait for the daemon to answer.
 _CONNECT_TIMEOUT_S = 10.0
@@ -98,7 +108,7 @@ def _watch(stream: Any, ending: _Ending, label: str) -> None:
         if error.code() == grpc.StatusCode.CANCELLED and ending.closing:
             reason = "closed by the client"
         else:
-            reason = f"connection to kpd lost ({error.code().name}: {error.details()})"
+            reason = f"{_CONNECTION_LOST} ({error.code().name}: {error.details()})"
     ending.reason = reason
     if not ending.closing:
         log.warning("kpd ended %s: %s", label, reason)
@@ -116,6 +126,10 @@ class Session:
         lease_seconds: how long the daemon keeps the session without hearing from it.
         max_message_bytes: the daemon's message limit (0 from daemons that do not say).
         local: the local data socket's channel on the daemon's host, else None.
+        pipeline: creations not sent yet (None when the daemon cannot take them: see
+            kp._pipeline).
+        arenas: where small shared-memory tensors' host copies go (with `local` and
+            `pipeline`), else None.
     """
 
     _closed = True  # until opened
@@ -157,6 +171,12 @@ class Session:
         # Same host: the local data socket (shared memory, evaluations without gRPC).
         self.local: Optional[LocalChannel] = (
             open_local_channel(opened.data_socket, self.session) if shared_memory else None
+        )
+        self.pipeline: Optional[Pipeline] = Pipeline() if opened.pipelining else None
+        self.arenas: Optional[ClientArenas] = (
+            ClientArenas(self.local.new_arena)
+            if self.local is not None and self.pipeline is not None
+            else None
         )
         self._watcher = threading.Thread(
             target=_watch,
@@ -225,13 +245,56 @@ class Session:
         if self._closed:
             raise UnavailableError("the Manager was destroyed: create a new kp.Manager")
 
-    def call(self, method: str, request: Any, **kwargs: Any) -> Any:
-        """Calls an RPC of kp.v1.Compute over gRPC, raising kp exceptions on failure."""
+    def require_usable(self) -> None:
+        """Raises what kpd would say to a request now if the session is known to have ended
+        (destroyed: UnavailableError; ended by kpd or the connection: NotFoundError)."""
         self._require_open()
+        reason = self.closed_reason
+        if reason is not None and reason.startswith(_CONNECTION_LOST):
+            raise UnavailableError(f"cannot reach kpd at {self.address}: {reason}")
+        if reason is not None:
+            raise NotFoundError(f"{self.label} does not exist any more (the session "
+                                f"ended: {self.closed_reason})", grpc.StatusCode.NOT_FOUND)
+
+    def defer(self, pending: Pending) -> None:
+        """Queues a creation in the pipeline (see kp._pipeline) of a usable session."""
+        self.require_usable()
+        assert self.pipeline is not None
+        self.pipeline.add(pending)
+
+    def call(self, method: str, request: Any, **kwargs: Any) -> Any:
+        """Calls an RPC of kp.v1.Compute over gRPC, raising kp exceptions on failure. The
+        creations waiting in the pipeline go first (an Apply call)."""
+        self._require_open()
+        if self.pipeline is not None:
+            self.flush()
         try:
             return getattr(self.stub, method)(request, metadata=self._metadata, **kwargs)
         except grpc.RpcError as error:
             raise self.session_error(self._error(error)) from None
+
+    def flush(self) -> None:
+        """Sends the creations waiting in the pipeline now, in one Apply call (if there are any).
+        Every call does this first; tests that hold the GPU on purpose do it before (a device
+        tensor's creation uploads its initial data, which waits behind the GPU's queue)."""
+        if self.pipeline is None:
+            return
+        taken = self.pipeline.take()
+        if taken is None:
+            return
+        try:
+            self.stub.Apply(self.pipeline.request(self.session, taken), metadata=self._metadata)
+        except grpc.RpcError as error:
+            kp_error = self.session_error(self._error(error))
+            index = failed_action(error)
+            if index is not None and index < len(taken):
+                raise self.pipeline.failed(taken, index, kp_error) from None
+            self.pipeline.requeue(taken)
+            raise kp_error from None
+        except BaseException:
+            self.pipeline.requeue(taken)
+            raise
+        self.pipeline.done(taken)
 
     def call_stream(self, method: str, request: Any) -> Iterator[Any]:
         """Calls a server-streaming RPC of kp.v1.Compute and yields its messages. A failure,
@@ -243,13 +306,39 @@ class Session:
 
     def call_local(self, payload: bytes) -> local_pb2.LocalResponse:
         """Sends a serialized LocalRequest over the local data socket (the session must have
-        one) and returns the response, raising kp exceptions as call() does."""
+        one) and returns the response, raising kp exceptions as call() does. The creations
+        waiting in the pipeline travel with it (its prelude)."""
         self._require_open()
         assert self.local is not None
+        taken = self.pipeline.take() if self.pipeline is not None else None
+        if taken is not None:
+            assert self.pipeline is not None
+            prelude = self.pipeline.request("", taken).SerializeToString()
+            payload = _PRELUDE_TAG + varint(len(prelude)) + prelude + payload
         try:
-            return self.local.request(payload)
+            response = self.local.request(payload)
         except KpError as error:
-            raise self.session_error(error) from None
+            error = self.session_error(error)
+            index = getattr(error, "failed_action", 0) - 1
+            if taken is not None and 0 <= index < len(taken):
+                assert self.pipeline is not None
+                raise self.pipeline.failed(taken, index, error) from None
+            if taken is not None:
+                assert self.pipeline is not None
+                if isinstance(error, UnavailableError):
+                    self.pipeline.requeue(taken)  # not known to have arrived
+                else:
+                    self.pipeline.done(taken)  # applied; the request's own error
+            raise error from None
+        except BaseException:
+            if taken is not None:
+                assert self.pipeline is not None
+                self.pipeline.requeue(taken)
+            raise
+        if taken is not None:
+            assert self.pipeline is not None
+            self.pipeline.done(taken)
+        return response
 
     def session_error(self, error: KpError) -> KpError:
         """Notes what a failed call says about the session, and adds why the session ended to
@@ -260,7 +349,7 @@ class Session:
                 self.closed_reason = error.details
         elif isinstance(error, UnavailableError) and self.closed_reason is None:
             # The daemon went away: the session (and everything in it) is gone.
-            self.closed_reason = f"connection to kpd lost ({error.details})"
+            self.closed_reason = f"{_CONNECTION_LOST} ({error.details})"
         if (
             isinstance(error, NotFoundError)
             and self.closed_reason

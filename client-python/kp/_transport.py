@@ -10,27 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, Tuple
 
+from ._protowire import tag as _tag, varint as _varint
 from ._session import Session
 from ._streams import STREAM_THRESHOLD
 from .v1 import compute_pb2, local_pb2, types_pb2
-
-# Protobuf's wire type of a length-delimited field (a message inside a message).
-_LENGTH_DELIMITED = 2
-
-
-def _varint(value: int) -> bytes:
-    """`value` as a protobuf base-128 varint."""
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _tag(field_number: int) -> bytes:
-    return _varint(field_number << 3 | _LENGTH_DELIMITED)
-
 
 # RPC name -> (the tag of its LocalRequest field, the LocalResponse field of its reply).
 _LOCAL: Dict[str, Tuple[bytes, str]] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, List, Optional, Sequence, Tuple
 
 from ._constants import as_constants_array, constants_proto
+from ._pipeline import Pending
 from ._remote import RemoteObject
 from ._session import Session
 from .tensor import Tensor
@@ -48,6 +49,12 @@ def workgroup_proto(
     return types_pb2.Workgroup(x=int(values[0]), y=int(values[1]), z=int(values[2]))
 
 
+def _shader_kind(request: compute_pb2.CreateAlgorithmRequest) -> str:
+    if request.HasField("glsl"):
+        return "GLSL"
+    return f"{len(request.spirv)} bytes of SPIR-V"
+
+
 class Algorithm(RemoteObject):
     """A compute pipeline in the daemon: SPIR-V (or GLSL), tensors bound in order at set 0,
     a workgroup count, specialisation constants and default push constants.
@@ -88,9 +95,23 @@ class Algorithm(RemoteObject):
             push_constants=constants_proto(push_consts, "push_consts"),
             **shader_fields(spirv),
         )
-        response = session.call("CreateAlgorithm", request)
-        self._handle = response.algorithm
-        self._workgroup = (response.workgroup.x, response.workgroup.y, response.workgroup.z)
+        # GLSL is compiled at once: its compile takes far longer than a round trip, and its
+        # errors (line numbers) are best seen where the source was given.
+        if session.pipeline is None or request.HasField("glsl"):
+            response = session.call("CreateAlgorithm", request)
+            self._handle = response.algorithm
+            self._workgroup = (response.workgroup.x, response.workgroup.y, response.workgroup.z)
+            return
+        # Pipelined (kp._pipeline): the daemon applies these same defaults.
+        self._handle = request.handle = session.pipeline.new_handle()
+        wanted = request.workgroup
+        first = self._tensors[0].size() if self._tensors else 0
+        self._workgroup = (wanted.x or first, wanted.y or 1, wanted.z or 1)
+        session.defer(Pending(
+            self,
+            lambda: compute_pb2.Action(create_algorithm=request),
+            lambda: f"kp.Manager.algorithm({len(self._tensors)} tensors, {_shader_kind(request)})",
+        ))
 
     def get_tensors(self) -> List[Tensor]:
         """The tensors the algorithm binds, in binding order."""

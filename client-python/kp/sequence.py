@@ -7,6 +7,7 @@ from typing import List, Optional
 
 from ._errors import DeadlineExceededError, FailedPreconditionError
 from ._evaluation import Evaluation, release
+from ._pipeline import Pending
 from ._remote import RemoteObject
 from ._session import Session
 from .operations import OpBase
@@ -33,15 +34,21 @@ class Sequence(RemoteObject):
         self._session: Optional[Session] = session
         self._queue_index = int(queue_index)
         self._total_timestamps = int(total_timestamps)
-        response = session.call(
-            "CreateSequence",
-            compute_pb2.CreateSequenceRequest(
-                session=session.session,
-                queue_index=self._queue_index,
-                total_timestamps=self._total_timestamps,
-            ),
+        request = compute_pb2.CreateSequenceRequest(
+            session=session.session,
+            queue_index=self._queue_index,
+            total_timestamps=self._total_timestamps,
         )
-        self._handle = response.sequence
+        if session.pipeline is None:
+            self._handle = session.call("CreateSequence", request).sequence
+        else:  # pipelined: see kp._pipeline
+            self._handle = request.handle = session.pipeline.new_handle()
+            session.defer(Pending(
+                self,
+                lambda: compute_pb2.Action(create_sequence=request),
+                lambda: f"kp.Manager.sequence(queue_index={self._queue_index}, "
+                        f"total_timestamps={self._total_timestamps})",
+            ))
         self._evaluation = Evaluation(session, self._handle)
         self._lock = threading.RLock()
         self._ops: List[OpBase] = []

@@ -1,11 +1,12 @@
 """kp.Tensor: a typed GPU buffer held by kpd, with its host copy in this process."""
 from __future__ import annotations
 
-from typing import Any, Iterator, List, Optional, Union
+from typing import Any, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
 from ._errors import FailedPreconditionError
+from ._pipeline import Pending
 from ._remote import RemoteObject
 from ._session import Session
 from ._streams import STREAM_THRESHOLD, read_stream, write_stream
@@ -20,6 +21,12 @@ from ._types import (
     wire_bytes,
 )
 from .v1 import compute_pb2, types_pb2
+
+
+# Largest host copy placed in a client arena (larger ones get pages of their own from kpd, which
+# the GPU can copy straight from). Only device tensors are placed: a host tensor's host copy is
+# the memory its shaders read, which needs pages of its own to be imported by the GPU.
+_PLACED_LIMIT = 64 << 10
 
 
 class Tensor(RemoteObject):
@@ -50,6 +57,7 @@ class Tensor(RemoteObject):
         self._handle = 0
         self._destroyed = False
         self._shared = False  # the host copy is a view on the session's shared memory
+        self._placed: Optional[Tuple[int, int]] = None  # (arena, offset) in a client arena
 
     def _create(self, session: Session) -> None:
         """Creates the tensor in the daemon with the current host copy as its contents.
@@ -68,6 +76,20 @@ class Tensor(RemoteObject):
             and self._tensor_type != TensorTypes.storage
             and self._array.size > 0
         )
+        if session.pipeline is not None and self._array.size > 0:
+            session.require_usable()
+            place = (
+                session.arenas.carve(self._array.nbytes)
+                if shared and session.arenas is not None and self._array.nbytes <= _PLACED_LIMIT
+                and self._tensor_type == TensorTypes.device
+                else None
+            )
+            if place is not None:
+                self._create_placed(session, *place)
+                return
+            if not shared and self._array.nbytes <= STREAM_THRESHOLD:
+                self._create_pipelined(session, None)
+                return
         # Small initial data travels in the request; large data is written in place (shared
         # memory) or streamed after. Zeros need no data at all: new tensors start zeroed.
         zeros = not np.any(self._array)
@@ -100,6 +122,47 @@ class Tensor(RemoteObject):
             self._shared = True
             if not inline:
                 eval_once(session, [self._sync_device_op()])
+
+    def _create_placed(self, session: Session, arena: int, offset: int, mapped: Any) -> None:
+        """Creates the tensor with its host copy at `offset` of client arena `arena` (mapped
+        as `mapped`): the data is copied there now, and the creation waits in the pipeline."""
+        view = np.frombuffer(mapped, dtype=self._array.dtype, count=self._array.size,
+                             offset=offset)
+        view[...] = self._array
+        self._array = view
+        self._shared = True
+        self._placed = (arena, offset)
+        self._create_pipelined(session, compute_pb2.SharedRegion(arena=arena, offset=offset))
+
+    def _create_pipelined(self, session: Session, region: Optional[compute_pb2.SharedRegion]) -> None:
+        """Names the tensor with a handle of this client's and queues its creation (see
+        kp._pipeline). The initial data goes in the request; with a region, the host copy is
+        there already."""
+        assert session.pipeline is not None
+        self._session = session
+        self._handle = session.pipeline.new_handle()
+        handle = self._handle
+        # The GPU copy starts with the data as it is now (later writes to the host copy are
+        # what OpTensorSyncDevice is for); zeros need no bytes.
+        initial = wire_bytes(self._array) if np.any(self._array) else b""
+
+        def build() -> compute_pb2.Action:
+            request = compute_pb2.CreateTensorRequest(
+                data_type=data_type_proto(self._data_type),
+                tensor_type=tensor_type_proto(self._tensor_type),
+                size=self._array.size,
+                handle=handle,
+                data=initial,
+            )
+            if region is not None:
+                request.region.CopyFrom(region)
+            return compute_pb2.Action(create_tensor=request)
+
+        def what() -> str:
+            return (f"kp.Manager.tensor({self._array.size} x {self._data_type.name}, "
+                    f"{self._tensor_type.name})")
+
+        session.defer(Pending(self, build, what))
 
     def _stream_initial_data(self, session: Session) -> None:
         """Initial data too large for one message: streamed into the host copy and synced;
@@ -141,10 +204,14 @@ class Tensor(RemoteObject):
         """Frees the tensor's GPU memory. Idempotent. The host copy stays readable (a
         shared-memory host copy becomes a private copy first: its pages go back to the daemon,
         so earlier views from data() must not be used after destroy())."""
+        session = self._session
         if self._shared:
             self._array = self._array.copy()
             self._shared = False
         super().destroy()
+        placed, self._placed = self._placed, None
+        if placed is not None and session is not None and session.arenas is not None:
+            session.arenas.release(placed[0], placed[1], self._array.nbytes)
 
     def _destroy_request(self, session: str) -> compute_pb2.DestroyTensorRequest:
         return compute_pb2.DestroyTensorRequest(session=session, tensor=self._handle)

@@ -3,8 +3,8 @@
 #include <limits>
 #include <string>
 
-#include "server/engine/device.h"
 #include "server/base/error.h"
+#include "server/engine/device.h"
 
 namespace kp::engine {
 
@@ -36,6 +36,50 @@ Tensor::Tensor(std::shared_ptr<Device> device, DataType dataType, uint64_t count
 std::shared_ptr<Tensor> Tensor::create(std::shared_ptr<Device> device, DataType dataType,
                                        uint64_t count, TensorType tensorType, const void* data,
                                        const ExternalHostMemory* external) {
+  std::shared_ptr<Tensor> tensor =
+      createPending(device, dataType, count, tensorType, data, external);
+  uploadInitial(*device, {tensor});
+  return tensor;
+}
+
+void Tensor::uploadInitial(Device& device, const std::vector<std::shared_ptr<Tensor>>& tensors) {
+  std::vector<std::shared_ptr<void>> pending;
+  for (const auto& tensor : tensors) {
+    if (tensor->initial_ != Initial::kNone) pending.push_back(tensor);
+  }
+  if (pending.empty()) return;
+  // If the copies do not finish (a lost device), the tensors stay alive until they do.
+  device.runOnce(
+      [&](VkCommandBuffer commandBuffer) {
+        for (const auto& tensor : tensors) tensor->recordInitial(commandBuffer);
+      },
+      0, kSetUpTimeoutNs, std::move(pending));
+  for (const auto& tensor : tensors) {
+    tensor->initial_ = Initial::kNone;
+    tensor->upload_.reset();
+  }
+}
+
+void Tensor::recordInitial(VkCommandBuffer commandBuffer) const {
+  switch (initial_) {
+    case Initial::kNone:
+      break;
+    case Initial::kFromStaging:
+      recordCopy(commandBuffer, staging_.handle(), primary_.handle(), byteSize());
+      break;
+    case Initial::kFromUpload:
+      recordCopy(commandBuffer, upload_->handle(), primary_.handle(), byteSize());
+      break;
+    case Initial::kZeros:
+      vkCmdFillBuffer(commandBuffer, primary_.handle(), 0, VK_WHOLE_SIZE, 0);
+      break;
+  }
+}
+
+std::shared_ptr<Tensor> Tensor::createPending(std::shared_ptr<Device> device, DataType dataType,
+                                              uint64_t count, TensorType tensorType,
+                                              const void* data,
+                                              const ExternalHostMemory* external) {
   KP_REQUIRE(count > 0, ErrorCode::kInvalidArgument,
              "tensor size must be greater than zero (got 0 elements)");
   const uint64_t limit = std::numeric_limits<uint64_t>::max() / elementSize(dataType);
@@ -45,9 +89,9 @@ std::shared_ptr<Tensor> Tensor::create(std::shared_ptr<Device> device, DataType 
   const uint64_t bytes = tensor->byteSize();
   const uint64_t maxAllocation = device->info().maxMemoryAllocationSize;
   if (maxAllocation > 0 && bytes > maxAllocation) {
-    fail(ErrorCode::kResourceExhausted,
-         "tensor of " + std::to_string(bytes) + " bytes exceeds the device's largest allocation (" +
-             std::to_string(maxAllocation) + " bytes)");
+    fail(ErrorCode::kResourceExhausted, "tensor of " + std::to_string(bytes) +
+                                            " bytes exceeds the device's largest allocation (" +
+                                            std::to_string(maxAllocation) + " bytes)");
   }
   if (external && tensorType != TensorType::kStorage) {
     KP_REQUIRE(external->pointer != nullptr && external->size >= bytes, ErrorCode::kInvalidArgument,
@@ -59,11 +103,13 @@ std::shared_ptr<Tensor> Tensor::create(std::shared_ptr<Device> device, DataType 
   // The host copy's own buffer: device tensors have staging, host tensors their one buffer.
   // External host memory replaces it when the device can import it.
   auto hostBuffer = [&](VkBufferUsageFlags usage, VkMemoryPropertyFlags preferred) {
-    if (tensor->external_.pointer) {
+    if (tensor->external_.pointer && !tensor->external_.holdsData) {
       const uint64_t alignment = device->info().importHostPointerAlignment;
       const uint64_t importSize =
           alignment ? (bytes + alignment - 1) / alignment * alignment : bytes;
-      if (alignment && importSize <= tensor->external_.size) {
+      const bool aligned =
+          alignment && reinterpret_cast<uintptr_t>(tensor->external_.pointer) % alignment == 0;
+      if (aligned && importSize <= tensor->external_.size) {
         try {
           Buffer imported =
               Buffer::importHost(*device, tensor->external_.pointer, importSize, usage);
@@ -76,9 +122,12 @@ std::shared_ptr<Tensor> Tensor::create(std::shared_ptr<Device> device, DataType 
     }
     return Buffer(*device, bytes, usage, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT, preferred);
   };
+  const void* initial =
+      data ? data : (tensor->external_.holdsData ? tensor->external_.pointer : nullptr);
   auto fillHostCopy = [&](void* target) {
-    if (data) {
-      std::memcpy(target, data, bytes);
+    if (target == initial) return;  // the external memory holds the contents already
+    if (initial) {
+      std::memcpy(target, initial, bytes);
     } else {
       std::memset(target, 0, bytes);
     }
@@ -89,38 +138,29 @@ std::shared_ptr<Tensor> Tensor::create(std::shared_ptr<Device> device, DataType 
       tensor->primary_ = Buffer(*device, bytes, kPrimaryUsage, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
       tensor->staging_ = hostBuffer(kStagingUsage, VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
       fillHostCopy(tensor->staging_.mapped());
-      if (tensor->external_.pointer && !tensor->imported_) fillHostCopy(tensor->external_.pointer);
-      // If the copy does not finish (a lost device), the tensor stays alive until it does.
-      device->runOnce(
-          [&](VkCommandBuffer commandBuffer) {
-            recordCopy(commandBuffer, tensor->staging_.handle(), tensor->primary_.handle(), bytes);
-          },
-          0, kSetUpTimeoutNs, {tensor});
+      if (tensor->external_.pointer && !tensor->imported_ && !tensor->external_.holdsData) {
+        fillHostCopy(tensor->external_.pointer);
+      }
+      tensor->initial_ = Initial::kFromStaging;
       break;
     }
     case TensorType::kHost: {
       tensor->primary_ = hostBuffer(kPrimaryUsage, 0);
       fillHostCopy(tensor->primary_.mapped());
-      if (tensor->external_.pointer && !tensor->imported_) fillHostCopy(tensor->external_.pointer);
+      if (tensor->external_.pointer && !tensor->imported_ && !tensor->external_.holdsData) {
+        fillHostCopy(tensor->external_.pointer);
+      }
       break;
     }
     case TensorType::kStorage: {
       tensor->primary_ = Buffer(*device, bytes, kPrimaryUsage, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
       if (data) {
-        auto upload = std::make_shared<Buffer>(*device, bytes, kStagingUsage,
-                                               VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT);
-        std::memcpy(upload->mapped(), data, bytes);
-        device->runOnce(
-            [&](VkCommandBuffer commandBuffer) {
-              recordCopy(commandBuffer, upload->handle(), tensor->primary_.handle(), bytes);
-            },
-            0, kSetUpTimeoutNs, {tensor, upload});
+        tensor->upload_ = std::make_unique<Buffer>(*device, bytes, kStagingUsage,
+                                                   VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT);
+        std::memcpy(tensor->upload_->mapped(), data, bytes);
+        tensor->initial_ = Initial::kFromUpload;
       } else {
-        device->runOnce(
-            [&](VkCommandBuffer commandBuffer) {
-              vkCmdFillBuffer(commandBuffer, tensor->primary_.handle(), 0, VK_WHOLE_SIZE, 0);
-            },
-            0, kSetUpTimeoutNs, {tensor});
+        tensor->initial_ = Initial::kZeros;
       }
       break;
     }

@@ -28,13 +28,17 @@ struct ExternalHostMemory {
   void* pointer = nullptr;
   uint64_t size = 0;
   std::shared_ptr<void> owner;
+  // It holds the host copy already: create() leaves it as it is (and mirrors it, never
+  // imports it), and takes its bytes as the tensor's initial contents when given no `data`.
+  bool holdsData = false;
 };
 
 class Tensor {
  public:
   // Creates a tensor of `count` elements (count > 0). `data`, if given, holds count elements
   // (elementSize(type) bytes each) and becomes the tensor's contents on the GPU and in its host
-  // copy; otherwise both are zeroed. Never exposes memory a previous user left behind.
+  // copy; otherwise both are zeroed, or take the bytes of `external` where it holdsData.
+  // Never exposes memory a previous user left behind.
   //
   // With `external` (device and host tensors), the host copy is that memory. Where the device
   // can import it (VK_EXT_external_memory_host, aligned), it *is* the staging buffer of a
@@ -45,6 +49,16 @@ class Tensor {
                                         uint64_t count, TensorType tensorType,
                                         const void* data = nullptr,
                                         const ExternalHostMemory* external = nullptr);
+
+  // As create(), but the first upload of a device or storage tensor (its contents to GPU
+  // memory) is left for uploadInitial(): the tensor must not be used before that.
+  static std::shared_ptr<Tensor> createPending(std::shared_ptr<Device> device, DataType dataType,
+                                               uint64_t count, TensorType tensorType,
+                                               const void* data = nullptr,
+                                               const ExternalHostMemory* external = nullptr);
+  // Runs the first uploads that `tensors` (of `device`, made by createPending) still need, in
+  // one submission, and waits for it.
+  static void uploadInitial(Device& device, const std::vector<std::shared_ptr<Tensor>>& tensors);
 
   template <typename T>
   static std::shared_ptr<Tensor> create(std::shared_ptr<Device> device, const std::vector<T>& data,
@@ -97,9 +111,10 @@ class Tensor {
   void recordCopyFrom(VkCommandBuffer commandBuffer, const Tensor& source) const;
 
  private:
-  Tensor(std::shared_ptr<Device> device, DataType dataType, uint64_t count,
-         TensorType tensorType);
+  Tensor(std::shared_ptr<Device> device, DataType dataType, uint64_t count, TensorType tensorType);
   void requireInit(const char* what) const;
+  // The first upload that uploadInitial records.
+  void recordInitial(VkCommandBuffer commandBuffer) const;
 
   std::shared_ptr<Device> device_;
   DataType dataType_;
@@ -109,6 +124,11 @@ class Tensor {
   Buffer staging_;
   ExternalHostMemory external_;
   bool imported_ = false;
+  // The first upload still to run (createPending): from the staging buffer, from upload_, or
+  // zeros.
+  enum class Initial { kNone, kFromStaging, kFromUpload, kZeros };
+  Initial initial_ = Initial::kNone;
+  std::unique_ptr<Buffer> upload_;
   // The buffer the host copy is mirrored into (staging_ or primary_), when not imported.
   void* mirror() const;
 };

@@ -27,8 +27,10 @@ SLOW_WORKGROUPS = (100, 1, 1)  # 6400 invocations: about 0.3 s on lavapipe with 
 def slow_sequence(mgr):
     t = mgr.tensor_t(np.zeros(2, dtype=np.uint32))
     algo = mgr.algorithm([t], SLOW, SLOW_WORKGROUPS, push_consts=SLOW_ITERATIONS)
-    return t, mgr.sequence().record(kp.OpTensorSyncDevice([t])).record(
+    seq = mgr.sequence().record(kp.OpTensorSyncDevice([t])).record(
         kp.OpAlgoDispatch(algo)).record(kp.OpTensorSyncLocal([t]))
+    mgr._conn.flush()  # created now (kp._pipeline), not behind a gate closed later
+    return t, seq
 
 
 def test_eval_async_then_await(mgr):

@@ -19,7 +19,7 @@ STEPS = [
     "create kompute-inprocess", "create python-shm", "create python-socket",
     "round-trip engine", "round-trip kompute-inprocess", "round-trip python-shm",
     "round-trip python-unix-stream", "round-trip python-tcp-stream", "round-trip cpp-tcp-stream",
-    "round-trip tcp-loopback", "clients 1", "clients 2", "report",
+    "round-trip tcp-loopback", "clients 1", "clients 2", "report", "figure",
 ]
 KOMPUTE_STEPS = {s for s in STEPS if s.endswith("kompute-inprocess")}
 

@@ -132,11 +132,15 @@ def test_out_of_device_memory():
         failures = 0
         for i in range(8):
             before = d.allocated_bytes()
+            tensor = mgr.tensor(np.full(1024, i))
             try:
-                kept.append(mgr.tensor(np.full(1024, i)))
+                mgr._conn.flush()  # the creation is pipelined (kp._pipeline): send it now
+                kept.append(tensor)
             except kp.ResourceExhaustedError as error:
                 failures += 1
-                assert re.match(rf"out of device memory: device 0 \({device}.*\) could not "
+                assert not tensor.is_init()
+                assert re.match(rf"kp.Manager.tensor\(1024 x eFloat, device\) \(sent with the next "
+                                rf"call to kpd\): out of device memory: device 0 \({device}.*\) could not "
                                 r"allocate \d+ bytes \(VK_ERROR_OUT_OF_DEVICE_MEMORY; \d+ bytes "
                                 r"allocated", str(error)), str(error)
                 assert d.allocated_bytes() == before, "a failed tensor holds no memory"

@@ -242,8 +242,11 @@ def test_an_invocations_own_memory_is_bounded(hostile, name, glsl, size):
             mgr.algorithm([t], glsl)
         # The same module as SPIR-V is refused alike.
         spirv = compile_shader(hostile, glsl).spirv
-        with pytest.raises(kp.InvalidArgumentError, match="^spirv: " + message):
+        with pytest.raises(kp.InvalidArgumentError, match=r"^kp.Manager.algorithm\(1 tensors, "
+                           r"\d+ bytes of SPIR-V\) \(sent with the next call to kpd\): spirv: "
+                           + message):
             mgr.algorithm([t], spirv)
+            mgr._conn.flush()  # SPIR-V algorithms are pipelined (kp._pipeline)
     assert_back_to(hostile, before)
 
 

@@ -70,6 +70,7 @@ def broken_streams(session: str, tensor: int, values: np.ndarray) -> Iterator[tu
 def test_a_stream_that_does_not_deliver_the_whole_tensor_fails(daemon):
     with kp.Manager(address=daemon.address, shared_memory=False) as mgr:
         t = mgr.tensor(np.zeros(ELEMENTS, dtype=np.float32))
+        mgr._conn.flush()  # the creation is pipelined (kp._pipeline): send it before raw calls
         session, handle = mgr._conn.session, t._handle
         values = np.arange(ELEMENTS, dtype=np.float32) + 1
         cases = list(broken_streams(session, handle, values))

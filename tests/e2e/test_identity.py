@@ -137,6 +137,8 @@ def test_a_unix_session_is_not_reachable_over_tcp():
                 kp.Manager(address=d.tcp_addresses[0]) as tcp_mgr:
             unix_tensor = unix_mgr.tensor([1.0, 2.0])
             tcp_tensor = tcp_mgr.tensor([3.0, 4.0])
+            unix_mgr._conn.flush()  # pipelined creations (kp._pipeline): sent before raw calls
+            tcp_mgr._conn.flush()
             with grpc.insecure_channel(d.tcp_addresses[0]) as tcp:
                 stub = compute_pb2_grpc.ComputeStub(tcp)
                 with pytest.raises(grpc.RpcError) as refused:

@@ -32,6 +32,7 @@ def test_the_console_script_is_installed():
 def test_status_reports_sessions_memory_and_version(daemon):
     with kp.Manager(address=daemon.address) as mgr:
         mgr.tensor([0.0] * 1024)
+        mgr._conn.flush()  # pipelined creation (kp._pipeline): sent now
         done = kpctl("--address", daemon.address, "--json", "status")
         assert done.returncode == 0, done.stderr
         result = json.loads(done.stdout)
@@ -62,6 +63,7 @@ def test_devices_shows_each_devices_load(private_daemon):
     assert before[0]["sessions"] == 0 and before[0]["available"] is True
     with kp.Manager(address=private_daemon.address) as mgr:
         mgr.tensor([0.0] * 4096)
+        mgr._conn.flush()  # pipelined creation (kp._pipeline): sent now
         during = json.loads(kpctl("--address", private_daemon.address, "--json",
                                   "devices").stdout)
         shown = kpctl("--address", private_daemon.address, "devices").stdout
@@ -74,6 +76,7 @@ def test_devices_shows_each_devices_load(private_daemon):
 def test_sessions_lists_owner_client_and_memory(daemon):
     with kp.Manager(address=daemon.address) as mgr:
         mgr.tensor([0.0] * 4096)  # 16 KiB
+        mgr._conn.flush()  # pipelined creation (kp._pipeline): sent now
         serial = int(mgr._conn.label.split("#")[1])
         done = kpctl("--address", daemon.address, "--json", "sessions")
         assert done.returncode == 0, done.stderr

@@ -88,6 +88,7 @@ def test_device_load_gauges_follow_held_work(metrics_daemon: Daemon) -> None:
 
     with Gate(metrics_daemon.address) as gate, kp.Manager(address=metrics_daemon.address) as mgr:
         tensor = mgr.tensor([1.0] * 1024)
+        mgr._conn.flush()  # created now (kp._pipeline), not behind the gate
         assert (gauge("kpd_evaluations_running"), gauge("kpd_evaluations_queued")) == (0, 0)
         gate.close()
         seq = mgr.sequence().record(kp.OpTensorSyncDevice([tensor]))
@@ -115,6 +116,7 @@ def test_each_served_device_has_its_series(tmp_path) -> None:
     try:
         with kp.Manager(1, address=d.address) as mgr:
             mgr.tensor([1.0] * 256)
+            mgr._conn.flush()  # pipelined creation (kp._pipeline): sent now
             samples = scrape(d)
         devices = {dict(labels).get("device") for (name, labels) in samples
                    if name in ("kpd_sessions",) + DEVICE_LOAD_GAUGES}
@@ -130,6 +132,7 @@ def test_sessions_objects_and_bytes_follow_the_sessions(metrics_daemon: Daemon) 
     sessions = value(before, "kpd_sessions", device="0")
     with kp.Manager(address=metrics_daemon.address) as mgr:
         tensors = [mgr.tensor([1.0] * 1000), mgr.tensor([2.0] * 24)]
+        mgr._conn.flush()  # pipelined creation (kp._pipeline): sent now
         during = scrape(metrics_daemon)
         assert value(during, "kpd_sessions", device="0") == sessions + 1
         assert value(during, "kpd_tensor_bytes", device="0") == \

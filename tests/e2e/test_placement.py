@@ -35,6 +35,7 @@ def test_get_load_reports_every_device_and_the_free_sessions() -> None:
         assert load.sessions_free == 3 and not load.draining
         with kp.Manager(address=daemon.address) as mgr:
             mgr.tensor([1.0] * 256)
+            mgr._conn.flush()  # pipelined creation (kp._pipeline): sent now
             load = daemon.stub.GetLoad(compute_pb2.GetLoadRequest(), timeout=10)
             assert load.sessions_free == 2
             assert load.devices[0].sessions == 1 and load.devices[0].available

@@ -51,11 +51,14 @@ def test_session_memory_quota():
         first = a.tensor(floats(MIB // 2))
         a.tensor(floats(MIB // 4), kp.TensorTypes.host)
         a.tensor_t(floats(MIB // 4), kp.TensorTypes.storage)  # exactly the quota now
+        a._conn.flush()  # pipelined creation (kp._pipeline): sent now
         in_use = d.allocated_bytes()
-        message = (r"^session device memory quota exceeded: 1048576 bytes \(1\.0 MiB\) in use "
+        message = (r"^kp.Manager.tensor\(1 x eFloat, device\) \(sent with the next call to "
+                   r"kpd\): session device memory quota exceeded: 1048576 bytes \(1\.0 MiB\) in use "
                    r"\+ 4 bytes requested > 1048576 bytes \(1\.0 MiB\) \(--session-memory-bytes\)$")
         with pytest.raises(kp.ResourceExhaustedError, match=message):
             a.tensor([1.0])
+            a._conn.flush()
         assert d.allocated_bytes() == in_use, "the refused tensor allocated nothing"
 
         # Another session has a quota of its own and works normally.
@@ -63,6 +66,7 @@ def test_session_memory_quota():
         everything = b.tensor(floats(MIB))
         with pytest.raises(kp.ResourceExhaustedError, match="--session-memory-bytes"):
             b.tensor([1.0])
+            b._conn.flush()
         everything.destroy()
         check_multiply(b)
 
@@ -72,6 +76,7 @@ def test_session_memory_quota():
         a.sequence().eval(kp.OpTensorSyncLocal([again]))
         with pytest.raises(kp.ResourceExhaustedError, match="1048576 bytes .* in use"):
             a.tensor([1.0])
+            a._conn.flush()
 
         # Ending the session gives everything back.
         a.destroy()
@@ -104,15 +109,18 @@ def test_session_object_quota():
         lhs, rhs, out = a.tensor([1, 2, 3]), a.tensor([4, 5, 6]), a.tensor([0, 0, 0])
         algo = a.algorithm([lhs, rhs, out], MULTIPLY_GLSL)
         seq = a.sequence()  # 5 objects: the quota
+        a._conn.flush()  # pipelined creation (kp._pipeline): sent now
         assert d.status().objects == 5
         held = (r", the session holds 5 tensors, algorithms and sequences, its limit "
                 r"\(--session-max-objects 5\)$")
         with pytest.raises(kp.ResourceExhaustedError, match="cannot create a tensor" + held):
             a.tensor([1])
+            a._conn.flush()
         with pytest.raises(kp.ResourceExhaustedError, match="cannot create an algorithm" + held):
             a.algorithm([lhs, rhs, out], MULTIPLY_GLSL)
         with pytest.raises(kp.ResourceExhaustedError, match="cannot create a sequence" + held):
             a.sequence()
+            a._conn.flush()
         assert d.status().objects == 5
 
         # At its quota, the session still evaluates, with its sequence and without one.

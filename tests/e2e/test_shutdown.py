@@ -29,6 +29,7 @@ def synced_sequence(mgr, payload=None):
     synced = [t] if payload is None else [t, payload]
     seq = mgr.sequence().record(kp.OpTensorSyncDevice([t])).record(
         kp.OpAlgoDispatch(algo)).record(kp.OpTensorSyncLocal(synced))
+    mgr._conn.flush()  # created now (kp._pipeline), not behind a gate closed later
     return t, seq
 
 

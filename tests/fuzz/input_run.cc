@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <thread>
 
-#include "server/base/error.h"
 #include "fuzz_shaders.h"
+#include "server/base/error.h"
 #include "server/service/transport/status.h"
 #include "server/service/transport/tensor_streams.h"
 
@@ -24,7 +24,9 @@ constexpr uint32_t kMaxWorkgroupX = 1024;
 // How long a closed session's GPU work may take to be freed before it counts as a hang.
 constexpr auto kDrainLimit = std::chrono::seconds(60);
 
-uint64_t elementBytes(v1::DataType type) { return type == v1::DATA_TYPE_FLOAT64 ? 8 : 4; }
+uint64_t elementBytes(v1::DataType type) {
+  return type == v1::DATA_TYPE_FLOAT64 ? 8 : 4;
+}
 
 // Makes `data` exactly `bytes` long, repeating its bytes (zeros when empty).
 void fit(std::string* data, uint64_t bytes) {
@@ -99,8 +101,7 @@ class InputRun::Mapper {
   bool usedForeign_ = false;
 };
 
-InputRun::InputRun(RequestHarness& harness, const v1::OpenSessionRequest& open,
-                   bool attachLocal)
+InputRun::InputRun(RequestHarness& harness, const v1::OpenSessionRequest& open, bool attachLocal)
     : harness_(harness) {
   if (!this->open(open, &main_)) {
     v1::OpenSessionRequest fallback;
@@ -117,8 +118,7 @@ InputRun::~InputRun() {
   if (!finished_) finish();
 }
 
-InputRun::SessionState* InputRun::open(const v1::OpenSessionRequest& request,
-                                       SessionState* state) {
+InputRun::SessionState* InputRun::open(const v1::OpenSessionRequest& request, SessionState* state) {
   v1::SessionOpened opened;
   Mapper none(nullptr, false);
   grpc::Status status = invoke("OpenSession", none, false, [&] {
@@ -263,7 +263,7 @@ void InputRun::dispatch(const Call& call, SessionState& target, Mapper& mapper) 
         auto known = target.tensorBytes.find(request.tensor());
         if (known != target.tensorBytes.end() && known->second != data.size()) {
           fail("ReadTensor returned " + std::to_string(data.size()) + " bytes of a tensor of " +
-                  std::to_string(known->second));
+               std::to_string(known->second));
         }
       }
       break;
@@ -274,9 +274,8 @@ void InputRun::dispatch(const Call& call, SessionState& target, Mapper& mapper) 
       request.set_tensor(mapper.tensor(request.tensor()));
       auto known = target.tensorBytes.find(request.tensor());
       if (fitData && known != target.tensorBytes.end()) fit(request.mutable_data(), known->second);
-      invoke("WriteTensor", mapper, false, [&] {
-        find(request.session())->writeTensor(request.tensor(), request.data());
-      });
+      invoke("WriteTensor", mapper, false,
+             [&] { find(request.session())->writeTensor(request.tensor(), request.data()); });
       break;
     }
     case Call::kWriteTensorStream: {
@@ -417,16 +416,16 @@ void InputRun::dispatch(const Call& call, SessionState& target, Mapper& mapper) 
       v1::EvalResponse response;
       if (invoke("Eval", mapper, cancel, [&] {
             find(request.session())
-                ->eval(request, &response, std::chrono::system_clock::time_point::max(),
-                       cancel ? std::function<bool()>([] { return true; })
-                              : std::function<bool()>());
+                ->eval(
+                    request, &response, std::chrono::system_clock::time_point::max(),
+                    cancel ? std::function<bool()>([] { return true; }) : std::function<bool()>());
           }).ok()) {
         if (!response.finished()) fail("Eval answered OK with finished = false");
         for (const v1::TensorData& download : response.downloads()) {
           auto known = target.tensorBytes.find(download.tensor());
           if (known != target.tensorBytes.end() && known->second != download.data().size()) {
             fail("Eval downloaded " + std::to_string(download.data().size()) +
-                    " bytes of a tensor of " + std::to_string(known->second));
+                 " bytes of a tensor of " + std::to_string(known->second));
           }
         }
       }
@@ -484,6 +483,54 @@ void InputRun::dispatch(const Call& call, SessionState& target, Mapper& mapper) 
       invoke("MapArena", mapper, false, [&] {
         auto arena = find(target.id)->arena(call.map_arena().arena());
         if (arena->fd() < 0 || arena->size() == 0) fail("MapArena: an arena without memory");
+      });
+      break;
+    }
+    case Call::kApply: {
+      v1::ApplyRequest request = call.apply();
+      setSession(request.mutable_session(), target);
+      for (v1::Action& action : *request.mutable_actions()) {
+        if (action.has_destroy_tensor()) {
+          auto* destroy = action.mutable_destroy_tensor();
+          destroy->set_tensor(mapper.tensor(destroy->tensor()));
+        } else if (action.has_create_algorithm()) {
+          mapper.tensors(action.mutable_create_algorithm()->mutable_tensors());
+        } else if (action.has_destroy_algorithm()) {
+          auto* destroy = action.mutable_destroy_algorithm();
+          destroy->set_algorithm(mapper.algorithm(destroy->algorithm()));
+        } else if (action.has_destroy_sequence()) {
+          auto* destroy = action.mutable_destroy_sequence();
+          destroy->set_sequence(mapper.sequence(destroy->sequence()));
+        }
+      }
+      uint32_t applied = 0;
+      invoke("Apply", mapper, false, [&] { find(request.session())->apply(request, &applied); });
+      if (applied > static_cast<uint32_t>(request.actions_size())) {
+        fail("Apply counted more actions applied than it was given");
+      }
+      for (uint32_t i = 0; i < applied; ++i) {
+        const v1::Action& action = request.actions(static_cast<int>(i));
+        if (action.has_create_tensor() && action.create_tensor().handle() != 0) {
+          const v1::CreateTensorRequest& created = action.create_tensor();
+          target.tensors.push_back(created.handle());
+          target.tensorBytes[created.handle()] =
+              created.size() <= kMaxFitBytes ? created.size() * elementBytes(created.data_type())
+                                             : UINT64_MAX;
+        } else if (action.has_create_algorithm() && action.create_algorithm().handle() != 0) {
+          target.algorithms.push_back(action.create_algorithm().handle());
+        } else if (action.has_create_sequence() && action.create_sequence().handle() != 0) {
+          target.sequences.push_back(action.create_sequence().handle());
+        }
+      }
+      break;
+    }
+    case Call::kNewArena: {
+      // As the local data socket's new_arena, on a connection attached to the call's session.
+      invoke("NewArena", mapper, false, [&] {
+        auto arena = find(target.id)->newArena(call.new_arena().size());
+        if (arena->fd() < 0 || arena->size() < call.new_arena().size()) {
+          fail("NewArena: an arena smaller than asked");
+        }
       });
       break;
     }

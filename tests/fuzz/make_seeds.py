@@ -371,6 +371,30 @@ def seeds():
     raw.data = compute.CreateAlgorithmRequest(spirv=b"\x03\x02\x23\x07").SerializeToString()
     yield "raw-requests", s
 
+    s = Seed()  # pipelined creation: a client arena, then creations with client handles
+    s.input.attach_local = True
+    client = 1 << 63
+    s.call().new_arena.size = 4096
+    actions = s.call().apply.actions
+    actions.add().create_tensor.CopyFrom(compute.CreateTensorRequest(
+        data_type=F32, size=3, handle=client | 1, data=pack(F32, [1, 2, 3])))
+    actions.add().create_tensor.CopyFrom(compute.CreateTensorRequest(
+        data_type=F32, size=3, handle=client | 2,
+        region=compute.SharedRegion(arena=1, offset=64)))
+    actions.add().create_tensor.CopyFrom(compute.CreateTensorRequest(
+        data_type=F32, size=3, handle=client | 3))
+    actions.add().create_sequence.CopyFrom(compute.CreateSequenceRequest(handle=client | 4))
+    actions.add().destroy_tensor.tensor = 3
+    s.algorithm([1, 2], SCALE_PUSH, spec=(F32, [0.5]), push=(F32, [2, 1]))
+    s.eval([sync_device(1, 2), dispatch(1), copy(2, 1), sync_local(1, 2)], sequence=1)
+    actions = s.call().apply.actions  # refused: a handle without the client bit, a duplicate
+    actions.add().create_tensor.CopyFrom(compute.CreateTensorRequest(
+        data_type=F32, size=1, handle=7))
+    actions = s.call().apply.actions
+    actions.add().create_tensor.CopyFrom(compute.CreateTensorRequest(
+        data_type=F32, size=1, handle=client | 1))
+    yield "pipelined-creation", s
+
 
 def regressions():
     """Inputs that once were findings (tests/fuzz/regressions/, replayed by CTest)."""

@@ -121,6 +121,7 @@ std::shared_ptr<Session> SessionRegistry::open(const v1::OpenSessionRequest& req
   for (uint32_t family : device->families()) opened->add_queue_families(family);
   opened->set_lease_seconds(lease);
   opened->set_max_message_bytes(static_cast<uint64_t>(config_.maxMessageBytes));
+  opened->set_pipelining(true);
   if (!config_.dataSocket.empty() && sameHost) opened->set_data_socket(config_.dataSocket);
 
   MutexLock lock(mutex_);

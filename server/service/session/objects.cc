@@ -64,20 +64,29 @@ void SessionObjects::added(Reservation& reservation) {
   reservation.objects_ = nullptr;
 }
 
-uint64_t SessionObjects::add(std::shared_ptr<engine::Tensor> tensor, Reservation& reservation) {
+template <typename T>
+uint64_t SessionObjects::addTo(HandleTable<T>& table, std::shared_ptr<T> object,
+                               Reservation& reservation, uint64_t handle) {
+  if (handle != 0) table.requireFreeClientHandle(handle, "handle");
   added(reservation);
-  return tensors_.add(std::move(tensor), random_);
+  if (handle == 0) return table.add(std::move(object), random_);
+  table.addAs(handle, std::move(object));
+  return handle;
 }
 
-uint64_t SessionObjects::add(std::shared_ptr<engine::Algorithm> algorithm,
-                             Reservation& reservation) {
-  added(reservation);
-  return algorithms_.add(std::move(algorithm), random_);
+uint64_t SessionObjects::add(std::shared_ptr<engine::Tensor> tensor, Reservation& reservation,
+                             uint64_t handle) {
+  return addTo(tensors_, std::move(tensor), reservation, handle);
 }
 
-uint64_t SessionObjects::add(std::shared_ptr<SequenceEntry> entry, Reservation& reservation) {
-  added(reservation);
-  return sequences_.add(std::move(entry), random_);
+uint64_t SessionObjects::add(std::shared_ptr<engine::Algorithm> algorithm, Reservation& reservation,
+                             uint64_t handle) {
+  return addTo(algorithms_, std::move(algorithm), reservation, handle);
+}
+
+uint64_t SessionObjects::add(std::shared_ptr<SequenceEntry> entry, Reservation& reservation,
+                             uint64_t handle) {
+  return addTo(sequences_, std::move(entry), reservation, handle);
 }
 
 void SessionObjects::destroyTensor(uint64_t handle) {

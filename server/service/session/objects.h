@@ -74,10 +74,14 @@ class SessionObjects {
   // naming the limit and its flag unless it fits. `mutex` is the lock that guards this object.
   Reservation reserve(base::Mutex& mutex, const char* kind, uint64_t bytes);
 
-  // Adds an object created with `reservation`; returns its new handle.
-  uint64_t add(std::shared_ptr<engine::Tensor> tensor, Reservation& reservation);
-  uint64_t add(std::shared_ptr<engine::Algorithm> algorithm, Reservation& reservation);
-  uint64_t add(std::shared_ptr<SequenceEntry> entry, Reservation& reservation);
+  // Adds an object created with `reservation`; returns its handle: `handle` if the client
+  // chose one (non-zero; checked before the creation with the tables' requireFreeClientHandle,
+  // and again here), else a new one.
+  uint64_t add(std::shared_ptr<engine::Tensor> tensor, Reservation& reservation,
+               uint64_t handle = 0);
+  uint64_t add(std::shared_ptr<engine::Algorithm> algorithm, Reservation& reservation,
+               uint64_t handle = 0);
+  uint64_t add(std::shared_ptr<SequenceEntry> entry, Reservation& reservation, uint64_t handle = 0);
 
   HandleTable<engine::Tensor>& tensors() { return tensors_; }
   HandleTable<engine::Algorithm>& algorithms() { return algorithms_; }
@@ -107,6 +111,7 @@ class SessionObjects {
                                const engine::Algorithm* algorithm) const;
 
   size_t count() const { return tensors_.size() + algorithms_.size() + sequences_.size(); }
+  uint64_t memoryLimit() const { return memoryLimit_; }
   uint64_t tensorBytes() const { return tensorBytes_; }
 
   // Every sequence entry, named or anonymous (to wait for them at the end of the session).
@@ -122,6 +127,9 @@ class SessionObjects {
   friend class Reservation;
   void unreserve(uint64_t bytes);
   void added(Reservation& reservation);
+  template <typename T>
+  uint64_t addTo(HandleTable<T>& table, std::shared_ptr<T> object, Reservation& reservation,
+                 uint64_t handle);
 
   const uint64_t memoryLimit_;
   const ServiceConfig& config_;

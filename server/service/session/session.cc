@@ -87,8 +87,135 @@ std::shared_ptr<SharedArena> Session::arena(uint64_t id) {
   return shared_->arena(id);
 }
 
+std::shared_ptr<SharedArena> Session::newArena(uint64_t bytes) {
+  KP_REQUIRE(bytes > 0 && bytes <= kMaxClientArenaBytes, ErrorCode::kInvalidArgument,
+             "new_arena.size: " + std::to_string(bytes) + " bytes; an arena has 1 to " +
+                 std::to_string(kMaxClientArenaBytes) + " bytes");
+  MutexLock lock(mutex_);
+  requireOpen();
+  KP_REQUIRE(shared_ != nullptr, ErrorCode::kFailedPrecondition,
+             "the session has no shared memory");
+  const uint64_t alignment = shared_->alignment();
+  const uint64_t size = (bytes + alignment - 1) / alignment * alignment;
+  const uint64_t limit = objects_.memoryLimit();
+  KP_REQUIRE(size <= limit && clientArenaBytes_ <= limit - size, ErrorCode::kResourceExhausted,
+             "new_arena: client arenas would take " + describeBytes(clientArenaBytes_ + size) +
+                 ", more than the session's memory quota (" + describeBytes(limit) +
+                 ", --session-memory-bytes)");
+  auto arena = shared_->newClientArena(bytes);
+  clientArenaBytes_ += size;
+  return arena;
+}
+
+namespace {
+
+const char* actionName(const v1::Action& action) {
+  switch (action.action_case()) {
+    case v1::Action::kCreateTensor:
+      return "create_tensor";
+    case v1::Action::kDestroyTensor:
+      return "destroy_tensor";
+    case v1::Action::kCreateAlgorithm:
+      return "create_algorithm";
+    case v1::Action::kDestroyAlgorithm:
+      return "destroy_algorithm";
+    case v1::Action::kCreateSequence:
+      return "create_sequence";
+    case v1::Action::kDestroySequence:
+      return "destroy_sequence";
+    case v1::Action::ACTION_NOT_SET:
+      break;
+  }
+  return "no action";
+}
+
+}  // namespace
+
+void Session::apply(const v1::ApplyRequest& request, uint32_t* applied) {
+  *applied = 0;
+  auto inAction = [&](int i, auto&& body) {
+    const v1::Action& action = request.actions(i);
+    base::withContext(
+        [&] { return "actions[" + std::to_string(i) + "] (" + actionName(action) + ")"; }, body);
+  };
+  // Consecutive create_tensor actions are made first, then their first uploads run in one
+  // submission, then they join the session in order.
+  std::vector<PreparedTensor> batch;
+  auto addBatch = [&] {
+    if (batch.empty()) return;
+    std::vector<std::shared_ptr<engine::Tensor>> tensors;
+    for (const PreparedTensor& prepared : batch) tensors.push_back(prepared.tensor);
+    inAction(static_cast<int>(*applied), [&] { engine::Tensor::uploadInitial(*device_, tensors); });
+    for (PreparedTensor& prepared : batch) {
+      inAction(static_cast<int>(*applied), [&] {
+        v1::CreateTensorResponse created;
+        addTensor(prepared, &created);
+      });
+      ++*applied;
+    }
+    batch.clear();
+  };
+  for (int i = 0; i < request.actions_size(); ++i) {
+    const v1::Action& action = request.actions(i);
+    if (action.action_case() == v1::Action::kCreateTensor) {
+      std::exception_ptr refused;
+      try {
+        inAction(i, [&] {
+          const uint64_t handle = action.create_tensor().handle();
+          for (const PreparedTensor& earlier : batch) {
+            KP_REQUIRE(
+                handle == 0 || earlier.handle != handle, ErrorCode::kInvalidArgument,
+                "handle: tensor " + std::to_string(handle) + " already exists in this session");
+          }
+          batch.push_back(prepareTensor(action.create_tensor()));
+        });
+      } catch (const base::Error&) {
+        refused = std::current_exception();
+      }
+      if (refused) {
+        addBatch();  // the actions before it were applied
+        std::rethrow_exception(refused);
+      }
+      continue;
+    }
+    addBatch();
+    inAction(i, [&] {
+      switch (action.action_case()) {
+        case v1::Action::kDestroyTensor:
+          destroyTensor(action.destroy_tensor().tensor());
+          break;
+        case v1::Action::kCreateAlgorithm: {
+          v1::CreateAlgorithmResponse created;
+          createAlgorithm(action.create_algorithm(), &created);
+          break;
+        }
+        case v1::Action::kDestroyAlgorithm:
+          destroyAlgorithm(action.destroy_algorithm().algorithm());
+          break;
+        case v1::Action::kCreateSequence:
+          createSequence(action.create_sequence());
+          break;
+        case v1::Action::kDestroySequence:
+          destroySequence(action.destroy_sequence().sequence());
+          break;
+        case v1::Action::kCreateTensor:  // above
+        case v1::Action::ACTION_NOT_SET:
+          base::fail(ErrorCode::kInvalidArgument, "no action set");
+      }
+    });
+    ++*applied;
+  }
+  addBatch();
+}
+
 void Session::createTensor(const v1::CreateTensorRequest& request,
                            v1::CreateTensorResponse* response) {
+  PreparedTensor prepared = prepareTensor(request);
+  engine::Tensor::uploadInitial(*device_, {prepared.tensor});
+  addTensor(prepared, response);
+}
+
+Session::PreparedTensor Session::prepareTensor(const v1::CreateTensorRequest& request) {
   const engine::DataType dataType = toEngine(request.data_type(), "data_type");
   const engine::TensorType tensorType = toEngine(request.tensor_type(), "tensor_type");
   KP_REQUIRE(request.size() > 0, ErrorCode::kInvalidArgument,
@@ -104,34 +231,58 @@ void Session::createTensor(const v1::CreateTensorRequest& request,
                    std::to_string(request.size()) + " " + engine::dataTypeName(dataType) +
                    " elements needs " + std::to_string(bytes) + " (or none for zeros)");
   }
+  const bool placed = request.has_region();  // by the client, in an arena of its own
+  if (placed) {
+    KP_REQUIRE(request.region().offset() % elementBytes == 0, ErrorCode::kInvalidArgument,
+               "region.offset: " + std::to_string(request.region().offset()) +
+                   " is not a multiple of the element size (" + std::to_string(elementBytes) +
+                   " bytes)");
+  }
+  const bool shared = request.shared_memory() || placed;
   std::shared_ptr<SharedRegion> region;
   std::optional<Reservation> reservation;
   {
     MutexLock lock(mutex_);
     requireOpen();
-    if (request.shared_memory()) {
+    if (request.handle() != 0)
+      objects_.tensors().requireFreeClientHandle(request.handle(), "handle");
+    const char* field = placed ? "region" : "shared_memory";
+    if (shared) {
       KP_REQUIRE(tensorType != engine::TensorType::kStorage, ErrorCode::kInvalidArgument,
-                 "shared_memory: a storage tensor has no host copy to share");
+                 std::string(field) + ": a storage tensor has no host copy to share");
       KP_REQUIRE(shared_ != nullptr, ErrorCode::kFailedPrecondition,
-                 "shared_memory: attach a local data connection first (SessionOpened.data_socket)");
+                 std::string(field) +
+                     ": attach a local data connection first (SessionOpened.data_socket)");
+    }
+    if (placed) {
+      region = shared_->clientRegion(request.region().arena(), request.region().offset(), bytes,
+                                     "region");
     }
     reservation.emplace(objects_.reserve(mutex_, "a tensor", bytes));
-    if (request.shared_memory()) region = shared_->allocate(bytes);
+    if (shared && !placed) region = shared_->allocate(bytes);
   }
   engine::ExternalHostMemory external;
-  if (region) external = {region->data(), region->size, region};
-  // Allocation and the first upload happen outside the lock: the tensor is not shared yet.
-  auto tensor = engine::Tensor::create(device_, dataType, request.size(), tensorType,
-                                       request.data().empty() ? nullptr : request.data().data(),
-                                       region ? &external : nullptr);
+  if (region) external = {region->data(), region->size, region, placed};
+  // Allocation happens outside the lock: the tensor is not shared yet.
+  PreparedTensor prepared;
+  prepared.tensor = engine::Tensor::createPending(
+      device_, dataType, request.size(), tensorType,
+      request.data().empty() ? nullptr : request.data().data(), region ? &external : nullptr);
+  prepared.reservation.emplace(std::move(*reservation));
+  if (!placed) prepared.region = std::move(region);
+  prepared.handle = request.handle();
+  return prepared;
+}
+
+void Session::addTensor(PreparedTensor& prepared, v1::CreateTensorResponse* response) {
   MutexLock lock(mutex_);
-  if (closed_) tensor->destroy();
+  if (closed_) prepared.tensor->destroy();
   requireOpen();
-  response->set_tensor(objects_.add(std::move(tensor), *reservation));
-  if (region) {
-    response->mutable_region()->set_arena(region->arena->id());
-    response->mutable_region()->set_offset(region->offset);
-    response->mutable_region()->set_size(region->size);
+  response->set_tensor(objects_.add(prepared.tensor, *prepared.reservation, prepared.handle));
+  if (prepared.region) {
+    response->mutable_region()->set_arena(prepared.region->arena->id());
+    response->mutable_region()->set_offset(prepared.region->offset);
+    response->mutable_region()->set_size(prepared.region->size);
   }
 }
 
@@ -251,6 +402,9 @@ void Session::createAlgorithm(const v1::CreateAlgorithmRequest& request,
   std::optional<Reservation> reservation;  // before the lock: it may take the lock as it goes
   MutexLock lock(mutex_);
   requireOpen();
+  if (request.handle() != 0) {
+    objects_.algorithms().requireFreeClientHandle(request.handle(), "handle");
+  }
   reservation.emplace(objects_.reserve(mutex_, "an algorithm", 0));
   std::vector<std::shared_ptr<engine::Tensor>> tensors;
   for (int i = 0; i < request.tensors_size(); ++i) {
@@ -263,7 +417,7 @@ void Session::createAlgorithm(const v1::CreateAlgorithmRequest& request,
   response->mutable_workgroup()->set_x(effective.x);
   response->mutable_workgroup()->set_y(effective.y);
   response->mutable_workgroup()->set_z(effective.z);
-  response->set_algorithm(objects_.add(std::move(algorithm), *reservation));
+  response->set_algorithm(objects_.add(std::move(algorithm), *reservation, request.handle()));
 }
 
 void Session::destroyAlgorithm(uint64_t handle) {
@@ -287,6 +441,9 @@ uint64_t Session::createSequence(const v1::CreateSequenceRequest& request) {
   {
     MutexLock lock(mutex_);
     requireOpen();
+    if (request.handle() != 0) {
+      objects_.sequences().requireFreeClientHandle(request.handle(), "handle");
+    }
     reservation.emplace(objects_.reserve(mutex_, "a sequence", 0));
   }
   auto entry = std::make_shared<SequenceEntry>();
@@ -294,7 +451,7 @@ uint64_t Session::createSequence(const v1::CreateSequenceRequest& request) {
       engine::Sequence::create(device_, request.queue_index(), request.total_timestamps(), serial_);
   MutexLock lock(mutex_);
   requireOpen();
-  return objects_.add(std::move(entry), *reservation);
+  return objects_.add(std::move(entry), *reservation, request.handle());
 }
 
 void Session::destroySequence(uint64_t handle) {

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,15 @@ class Session {
   uint64_t attachLocal();
   // An arena of the session's shared memory (NotFound if none such).
   std::shared_ptr<SharedArena> arena(uint64_t id);
+  // A new client arena of `bytes` (the local data socket's new_arena). Client arenas take at
+  // most the session's memory quota in all, apart from its tensors, until the session ends.
+  std::shared_ptr<SharedArena> newArena(uint64_t bytes);
+  // Largest client arena.
+  static constexpr uint64_t kMaxClientArenaBytes = uint64_t{256} << 20;
+
+  // The Apply RPC: `request`'s actions, in order, stopping at the first that fails (its error
+  // names it: "actions[i] (create_tensor): ..."). `applied` counts the actions applied.
+  void apply(const v1::ApplyRequest& request, uint32_t* applied);
 
   // Charges a reply carrying `bytes` to the session until the returned token goes (the
   // transport keeps it until gRPC has sent the reply): RESOURCE_EXHAUSTED, naming `what`, when
@@ -128,6 +138,17 @@ class Session {
   // to call if it was not called yet.
   std::function<void(const std::string&)> markEnded(const std::string& reason, bool warn)
       KP_REQUIRES(mutex_);
+  // A tensor made, not in the session's table yet: its first upload runs next
+  // (engine::Tensor::uploadInitial, for many at once in an Apply), then addTensor.
+  struct PreparedTensor {
+    std::shared_ptr<engine::Tensor> tensor;
+    std::optional<Reservation> reservation;
+    std::shared_ptr<SharedRegion> region;  // kpd's shared region, for the response
+    uint64_t handle = 0;                   // the client's, or 0
+  };
+  PreparedTensor prepareTensor(const v1::CreateTensorRequest& request);
+  void addTensor(PreparedTensor& prepared, v1::CreateTensorResponse* response);
+
   // Tensor `handle`, which must have a host copy (FailedPrecondition for a storage tensor).
   std::shared_ptr<engine::Tensor> tensorWithHostData(uint64_t handle) KP_REQUIRES(mutex_);
   // Writes `data` at `offset` of `tensor`'s host copy (not while an evaluation uses it).
@@ -159,6 +180,7 @@ class Session {
   Evaluator evaluator_ KP_GUARDED_BY(mutex_);
   // Created when the first local data connection attaches.
   std::unique_ptr<SharedMemory> shared_ KP_GUARDED_BY(mutex_);
+  uint64_t clientArenaBytes_ KP_GUARDED_BY(mutex_) = 0;  // of newArena, until the session ends
 };
 
 }  // namespace kp::service

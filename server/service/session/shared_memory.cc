@@ -15,7 +15,8 @@ namespace kp::service {
 using base::ErrorCode;
 using base::fail;
 
-SharedArena::SharedArena(uint64_t id, uint64_t size) : id_(id), size_(size) {
+SharedArena::SharedArena(uint64_t id, uint64_t size, bool clientOwned)
+    : id_(id), size_(size), clientOwned_(clientOwned) {
   fd_ = memfd_create("kp-session-arena", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd_ < 0) fail(ErrorCode::kResourceExhausted, std::string("memfd_create: ") + strerror(errno));
   if (ftruncate(fd_, static_cast<off_t>(size)) != 0 ||
@@ -31,7 +32,7 @@ SharedArena::SharedArena(uint64_t id, uint64_t size) : id_(id), size_(size) {
     fail(ErrorCode::kResourceExhausted, "cannot map shared memory: " + error);
   }
   base_ = static_cast<char*>(base);
-  free_.emplace(0, size);
+  if (!clientOwned) free_.emplace(0, size);
 }
 
 SharedArena::~SharedArena() {
@@ -60,7 +61,7 @@ void SharedArena::retire() {
 
 void SharedArena::release(uint64_t offset, uint64_t bytes) {
   base::MutexLock lock(mutex_);
-  if (retired_) return;
+  if (retired_ || clientOwned_) return;
   // Give the pages back to the system; the arena keeps its size.
   fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
             static_cast<off_t>(bytes));
@@ -96,6 +97,29 @@ std::shared_ptr<SharedRegion> SharedMemory::allocate(uint64_t bytes) {
   arenas_.push_back(arena);
   arena->allocate(size, &offset);
   return std::make_shared<SharedRegion>(arena, offset, size);
+}
+
+std::shared_ptr<SharedArena> SharedMemory::newClientArena(uint64_t bytes) {
+  const uint64_t size = (bytes + alignment_ - 1) / alignment_ * alignment_;
+  base::MutexLock lock(mutex_);
+  auto arena = std::make_shared<SharedArena>(arenas_.size() + 1, size, /*clientOwned=*/true);
+  arenas_.push_back(arena);
+  return arena;
+}
+
+std::shared_ptr<SharedRegion> SharedMemory::clientRegion(uint64_t id, uint64_t offset,
+                                                         uint64_t bytes,
+                                                         const std::string& field) const {
+  std::shared_ptr<SharedArena> placed = arena(id);
+  KP_REQUIRE(placed->clientOwned(), ErrorCode::kInvalidArgument,
+             field + ".arena: arena " + std::to_string(id) +
+                 " is kpd's (place tensors only in arenas made with new_arena)");
+  KP_REQUIRE(offset <= placed->size() && bytes <= placed->size() - offset,
+             ErrorCode::kInvalidArgument,
+             field + ": bytes [" + std::to_string(offset) + ", " + std::to_string(offset) + " + " +
+                 std::to_string(bytes) + ") pass the end of arena " + std::to_string(id) + " (" +
+                 std::to_string(placed->size()) + " bytes)");
+  return std::make_shared<SharedRegion>(std::move(placed), offset, bytes);
 }
 
 void SharedMemory::retire() {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "server/base/mutex.h"
@@ -16,8 +17,10 @@ namespace kp::service {
 class SharedArena {
  public:
   // A memfd of `size` bytes, sealed against shrinking and growing, mapped read-write.
-  // Throws base::Error(kResourceExhausted) when the memory cannot be had.
-  SharedArena(uint64_t id, uint64_t size);
+  // Throws base::Error(kResourceExhausted) when the memory cannot be had. A client arena
+  // (`clientOwned`) is placed by the client: allocate() finds no room in it and release()
+  // leaves it as it is.
+  SharedArena(uint64_t id, uint64_t size, bool clientOwned = false);
   ~SharedArena();
 
   SharedArena(const SharedArena&) = delete;
@@ -27,6 +30,7 @@ class SharedArena {
   uint64_t size() const { return size_; }
   int fd() const { return fd_; }
   char* base() const { return base_; }
+  bool clientOwned() const { return clientOwned_; }
 
   // First fit; returns false when no free run of `bytes` (a multiple of the page size) exists.
   bool allocate(uint64_t bytes, uint64_t* offset);
@@ -38,6 +42,7 @@ class SharedArena {
  private:
   const uint64_t id_;
   const uint64_t size_;
+  const bool clientOwned_;
   int fd_ = -1;
   char* base_ = nullptr;
   base::Mutex mutex_;
@@ -64,6 +69,13 @@ class SharedMemory {
   SharedMemory(uint64_t alignment, uint64_t arenaSize);
 
   std::shared_ptr<SharedRegion> allocate(uint64_t bytes);
+  // A new client arena of `bytes` rounded up to the alignment (see SharedArena).
+  std::shared_ptr<SharedArena> newClientArena(uint64_t bytes);
+  // Bytes [offset, offset + bytes) of client arena `id`, as a region that the client placed:
+  // NotFound for an unknown arena; InvalidArgument, naming `field`, for an arena of kpd's own
+  // or bytes outside the arena.
+  std::shared_ptr<SharedRegion> clientRegion(uint64_t id, uint64_t offset, uint64_t bytes,
+                                             const std::string& field) const;
   // NotFound for an unknown id.
   std::shared_ptr<SharedArena> arena(uint64_t id) const;
   uint64_t alignment() const { return alignment_; }

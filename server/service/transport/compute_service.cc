@@ -178,6 +178,21 @@ grpc::Status ComputeService::RecordSequence(grpc::ServerContext* context,
                [&] { find(context, request->session())->recordSequence(*request); });
 }
 
+grpc::Status ComputeService::Apply(grpc::ServerContext* context, const v1::ApplyRequest* request,
+                                   v1::ApplyResponse* response) {
+  uint32_t applied = 0;
+  bool found = false;  // errors after this are an action's
+  grpc::Status status = serve(context, "Apply", [&] {
+    std::shared_ptr<Session> session = find(context, request->session());
+    found = true;
+    session->apply(*request, &applied);
+  });
+  response->set_applied(applied);
+  if (!status.ok() && found)
+    context->AddTrailingMetadata(kFailedActionKey, std::to_string(applied));
+  return status;
+}
+
 grpc::Status ComputeService::Eval(grpc::ServerContext* context, const v1::EvalRequest* request,
                                   v1::EvalResponse* response) {
   return serve(context, "Eval", [&] {

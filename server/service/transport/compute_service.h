@@ -10,15 +10,15 @@
 #include <optional>
 #include <utility>
 
-#include "server/service/transport/bearer_token.h"
-#include "server/service/transport/call_gate.h"
-#include "server/service/transport/local_channel.h"
-#include "server/service/devices/device_pool.h"
 #include "kp/v1/compute.grpc.pb.h"
-#include "server/service/transport/peer_credentials.h"
+#include "server/service/devices/device_pool.h"
 #include "server/service/lifecycle/lease_reaper.h"
 #include "server/service/lifecycle/retirement.h"
 #include "server/service/lifecycle/session_registry.h"
+#include "server/service/transport/bearer_token.h"
+#include "server/service/transport/call_gate.h"
+#include "server/service/transport/local_channel.h"
+#include "server/service/transport/peer_credentials.h"
 #include "server/service/transport/status.h"
 
 namespace kp::service {
@@ -65,6 +65,7 @@ class ComputeService final
                                v1::DestroySequenceResponse*) override;
   grpc::Status RecordSequence(grpc::ServerContext*, const v1::RecordSequenceRequest*,
                               v1::RecordSequenceResponse*) override;
+  grpc::Status Apply(grpc::ServerContext*, const v1::ApplyRequest*, v1::ApplyResponse*) override;
   grpc::Status Eval(grpc::ServerContext*, const v1::EvalRequest*, v1::EvalResponse*) override;
   grpc::Status EvalAsync(grpc::ServerContext*, const v1::EvalRequest*,
                          v1::EvalAsyncResponse*) override;

@@ -58,8 +58,8 @@ bool readFrame(int fd, uint64_t limit, const Clock::time_point* deadline, pid_t 
   uint32_t length = 0;
   if (!readExactly(fd, reinterpret_cast<char*>(&length), sizeof(length), deadline)) return false;
   if (length > limit) {
-    spdlog::warn("local data socket: pid {} sent a {}-byte frame (limit {}); closing", pid,
-                 length, limit);
+    spdlog::warn("local data socket: pid {} sent a {}-byte frame (limit {}); closing", pid, length,
+                 limit);
     return false;
   }
   in->clear();
@@ -119,7 +119,7 @@ bool writeFrame(int fd, const std::string& payload, int passFd) {
 // True if `uid` is a member of group `gid` (its primary group or a supplementary one).
 bool memberOf(uid_t uid, gid_t gid) {
   std::vector<char> buffer(16384);
-  passwd entry {};
+  passwd entry{};
   passwd* found = nullptr;
   if (::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) != 0 || !found) return false;
   if (found->pw_gid == gid) return true;
@@ -165,7 +165,9 @@ LocalChannel::LocalChannel(std::string path, const UnixSocketOptions& socket,
   acceptor_ = std::thread([this] { acceptLoop(); });
 }
 
-LocalChannel::~LocalChannel() { stop(); }
+LocalChannel::~LocalChannel() {
+  stop();
+}
 
 bool LocalChannel::peerAllowed(int fd, const ucred& peer) const {
   if (peer.uid == 0 || peer.uid == ::geteuid() || peer.gid == group_) return true;
@@ -225,15 +227,15 @@ void LocalChannel::admit(const UnixSocket::Connection& connection) {
   for (auto& thread : finished_) thread.join();
   finished_.clear();
   uint32_t& mine = perUser_[peer.uid];
-  const char* refusal = connections_.size() >= limits_.maxConnections
-                            ? "--max-local-connections"
+  const char* refusal = connections_.size() >= limits_.maxConnections ? "--max-local-connections"
                         : mine >= limits_.maxConnectionsPerUser ? "--max-local-connections-per-user"
                                                                 : nullptr;
   if (refusal) {
     if (uint64_t leftOut = 0; refusals_.allow(&leftOut)) {
-      spdlog::warn("local data socket: refused a connection of uid {} pid {}: {} connections "
-                   "open ({} of that user), the limit ({}){}",
-                   peer.uid, peer.pid, connections_.size(), mine, refusal, leftOutNote(leftOut));
+      spdlog::warn(
+          "local data socket: refused a connection of uid {} pid {}: {} connections "
+          "open ({} of that user), the limit ({}){}",
+          peer.uid, peer.pid, connections_.size(), mine, refusal, leftOutNote(leftOut));
     }
     if (mine == 0) perUser_.erase(peer.uid);
     ::close(connection.fd);
@@ -286,52 +288,79 @@ void LocalChannel::serve(int fd, ucred peer) {
     int passFd = -1;
     CallGate::Pass pass = gate_.enterCall();
     std::string kind;
-    grpc::Status status = guarded("local", [&] {
-      if (!pass) {
-        base::fail(base::ErrorCode::kShuttingDown, "kpd is shutting down: it takes no new calls");
-      }
-      if (!request.ParseFromString(in)) {
-        base::fail(base::ErrorCode::kInvalidArgument, "the frame is not a LocalRequest");
-      }
-      if (request.has_attach()) {
-        session = registry_.find(request.attach().session(), unixOwner(peer.uid));
-        response.mutable_attach()->set_alignment(session->attachLocal());
-        spdlog::debug("{}: local connection from uid {} pid {}", session->label(), peer.uid,
-                      peer.pid);
-        return;
-      }
-      KP_REQUIRE(session != nullptr, base::ErrorCode::kFailedPrecondition,
-                 "attach this connection to a session first");
-      session->touch();
-      switch (request.request_case()) {
-        case v1::LocalRequest::kEval:
-          session->eval(request.eval(), response.mutable_eval(),
-                        std::chrono::system_clock::time_point::max(),
-                        [this] { return gate_.givenUp(); });
-          break;
-        case v1::LocalRequest::kEvalAsync:
-          session->evalAsync(request.eval_async());
-          response.mutable_eval_async();
-          break;
-        case v1::LocalRequest::kEvalAwait:
-          session->evalAwait(request.eval_await(), response.mutable_eval());
-          break;
-        case v1::LocalRequest::kMapArena: {
-          auto arena = session->arena(request.map_arena().arena());
-          response.mutable_map_arena()->set_arena(arena->id());
-          response.mutable_map_arena()->set_size(arena->size());
-          passFd = arena->fd();
-          break;
-        }
-        default:
-          base::fail(base::ErrorCode::kInvalidArgument, "the frame has no request set");
-      }
-    }, &kind);
+    uint32_t applied = 0;    // actions of the prelude (or apply) applied so far
+    bool inActions = false;  // an error now is the action's at index `applied`
+    grpc::Status status = guarded(
+        "local",
+        [&] {
+          if (!pass) {
+            base::fail(base::ErrorCode::kShuttingDown,
+                       "kpd is shutting down: it takes no new calls");
+          }
+          if (!request.ParseFromString(in)) {
+            base::fail(base::ErrorCode::kInvalidArgument, "the frame is not a LocalRequest");
+          }
+          if (request.has_attach()) {
+            session = registry_.find(request.attach().session(), unixOwner(peer.uid));
+            response.mutable_attach()->set_alignment(session->attachLocal());
+            spdlog::debug("{}: local connection from uid {} pid {}", session->label(), peer.uid,
+                          peer.pid);
+            return;
+          }
+          KP_REQUIRE(session != nullptr, base::ErrorCode::kFailedPrecondition,
+                     "attach this connection to a session first");
+          session->touch();
+          auto apply = [&](const v1::ApplyRequest& actions) {
+            inActions = true;
+            session->apply(actions, &applied);
+            inActions = false;
+          };
+          if (request.has_prelude()) apply(request.prelude());
+          switch (request.request_case()) {
+            case v1::LocalRequest::kEval:
+              session->eval(request.eval(), response.mutable_eval(),
+                            std::chrono::system_clock::time_point::max(),
+                            [this] { return gate_.givenUp(); });
+              break;
+            case v1::LocalRequest::kEvalAsync:
+              session->evalAsync(request.eval_async());
+              response.mutable_eval_async();
+              break;
+            case v1::LocalRequest::kEvalAwait:
+              session->evalAwait(request.eval_await(), response.mutable_eval());
+              break;
+            case v1::LocalRequest::kMapArena: {
+              auto arena = session->arena(request.map_arena().arena());
+              response.mutable_map_arena()->set_arena(arena->id());
+              response.mutable_map_arena()->set_size(arena->size());
+              passFd = arena->fd();
+              break;
+            }
+            case v1::LocalRequest::kNewArena: {
+              auto arena = session->newArena(request.new_arena().size());
+              response.mutable_map_arena()->set_arena(arena->id());
+              response.mutable_map_arena()->set_size(arena->size());
+              passFd = arena->fd();
+              break;
+            }
+            case v1::LocalRequest::kApply:
+              apply(request.apply());
+              response.mutable_apply()->set_applied(applied);
+              break;
+            case v1::LocalRequest::REQUEST_NOT_SET:
+              if (request.has_prelude()) break;  // a prelude alone: nothing more to do
+              base::fail(base::ErrorCode::kInvalidArgument, "the frame has no request set");
+            default:
+              base::fail(base::ErrorCode::kInvalidArgument, "the frame has no request set");
+          }
+        },
+        &kind);
     if (!status.ok()) {
       response.Clear();
       response.set_code(status.error_code());
       response.set_message(status.error_message());
       response.set_error_kind(kind);
+      if (inActions) response.set_failed_action(applied + 1);
       passFd = -1;
     }
     response.SerializeToString(&out);

@@ -26,6 +26,9 @@ grpc::Status currentExceptionStatus(const char* rpc, std::string* kind = nullptr
 // local data socket carries it in LocalResponse.error_kind.
 constexpr const char* kErrorKindKey = "kp-error";
 constexpr const char* kDeviceLostKind = "device-lost";
+// Trailing metadata key (gRPC) of an Apply that one of its actions failed: that action's index.
+// The local data socket carries it (plus one) in LocalResponse.failed_action.
+constexpr const char* kFailedActionKey = "kp-failed-action";
 
 template <typename F>
 grpc::Status guarded(const char* rpc, F&& body, std::string* kind = nullptr) {
