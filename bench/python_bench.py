@@ -154,6 +154,26 @@ def measure_small(mgr, name: str) -> None:
 def small(address: str, path: str) -> None:
     with manager(address, path) as mgr:
         measure_small(mgr, path_name(address, path))
+        if path == "socket":
+            measure_unary_floor(mgr, path_name(address, path))
+
+
+def measure_unary_floor(mgr, name: str) -> None:
+    """A bare unary RPC on the Manager's own gRPC channel (GetLoad: no session lock, no GPU):
+    the floor of any evaluation that travels over gRPC on this path."""
+    from kp.v1 import compute_pb2  # the kp client's (Kompute has no daemon)
+
+    session = mgr._conn
+    request = compute_pb2.GetLoadRequest()
+    devices: List[int] = []
+
+    def run() -> None:
+        devices.append(len(session.stub.GetLoad(request, metadata=session._metadata).devices))
+
+    timed(reps(200), run)
+    emit(bench="small_eval", path=name, sequence="unary-rpc", **stats(timed(reps(2000), run)))
+    check(bool(devices) and min(devices) >= 1, "small_eval", name,
+          "GetLoad answered without devices")
 
 
 def measure_create(mgr, name: str) -> None:

@@ -80,6 +80,13 @@ def main(path: str) -> None:
             gap = shm["p50_us"] - engine["p50_us"]
             checks.append(f"| Python small eval p50 ≤ engine + 100 µs | +{gap:.1f} µs{ping_note} | "
                           f"{'met' if gap <= 100 else 'NOT met'} |")
+        for path_ in ("python-socket", "python-tcp"):
+            row, unary = small.get((path_, "sync_mult_sync")), small.get((path_, "unary-rpc"))
+            if row and unary:
+                ratio = row["p50_us"] / unary["p50_us"]
+                checks.append(f"| Python small eval p50 ≤ 1.3 × a bare unary RPC ({path_}) | "
+                              f"{ratio:.2f} × ({row['p50_us']:.1f} vs {unary['p50_us']:.1f} µs) | "
+                              f"{'met' if ratio <= 1.3 else 'NOT met'} |")
         kompute = small.get((KOMPUTE, "sync_mult_sync"))
         for path_ in ("python-shm", "python-socket", "python-tcp"):
             row = small.get((path_, "sync_mult_sync"))
