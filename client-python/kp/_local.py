@@ -23,6 +23,10 @@ from .v1 import local_pb2, types_pb2
 # Every frame starts with the length of its message, little-endian, in this many bytes.
 _HEADER_BYTES: int = types_pb2.PROTOCOL_LOCAL_FRAME_HEADER_BYTES
 
+# Replies up to this size (most: an evaluation's reply carries no tensor bytes here) are read
+# with one receive, header and all.
+_FIRST_READ = 64 << 10
+
 # How long a reply that kpd gives at once (attach, an arena's descriptor) may take: a daemon
 # that accepted the connection but does not answer must not hang the client.
 _ANSWER_TIMEOUT_S = 10.0
@@ -48,6 +52,7 @@ class _Link:
 
     def __init__(self, path: str, session: str):
         self.path = path
+        self._view = memoryview(bytearray(_FIRST_READ))
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self.sock.settimeout(_ANSWER_TIMEOUT_S)
@@ -61,16 +66,34 @@ class _Link:
             raise
         self.alignment = response.attach.alignment
 
-    def _receive_exactly(self, size: int) -> bytes:
-        buffer = bytearray(size)
-        view = memoryview(buffer)
-        got = 0
+    def _receive_into(self, view: memoryview, got: int, size: int) -> None:
+        """Receives into `view` until it holds `size` bytes (`got` are there already)."""
         while got < size:
-            n = self.sock.recv_into(view[got:], size - got)
+            n = self.sock.recv_into(view[got:size], size - got)
             if n == 0:
                 raise ConnectionResetError("the daemon closed the local data connection")
             got += n
-        return bytes(buffer)
+
+    def _read_reply(self) -> bytes:
+        """The body of the next reply frame: one receive for most replies (after polling for
+        it for up to _SPIN_S seconds)."""
+        view = self._view
+        got = self._poll_into(view) if _SPIN_S else 0
+        if got < _HEADER_BYTES:
+            n = self.sock.recv_into(view[got:])
+            if n == 0:
+                raise ConnectionResetError("the daemon closed the local data connection")
+            got += n
+            self._receive_into(view, got, _HEADER_BYTES)
+            got = max(got, _HEADER_BYTES)
+        end = _HEADER_BYTES + int.from_bytes(view[:_HEADER_BYTES], "little")
+        if end <= len(view):
+            self._receive_into(view, got, end)
+            return bytes(view[_HEADER_BYTES:end])
+        body = memoryview(bytearray(end - _HEADER_BYTES))
+        body[:got - _HEADER_BYTES] = view[_HEADER_BYTES:got]
+        self._receive_into(body, got - _HEADER_BYTES, len(body))
+        return bytes(body)
 
     def request(
         self,
@@ -96,11 +119,15 @@ class _Link:
                 header, fds, _, _ = socket.recv_fds(self.sock, _HEADER_BYTES, 1)
                 if not header:
                     raise ConnectionResetError("the daemon closed the local data connection")
+                view = self._view
+                view[:len(header)] = header
+                self._receive_into(view, len(header), _HEADER_BYTES)
+                size = int.from_bytes(view[:_HEADER_BYTES], "little")
+                buffer = memoryview(bytearray(size))
+                self._receive_into(buffer, 0, size)
+                body = bytes(buffer)
             else:
-                header = self._poll_header() if _SPIN_S else b""
-            if len(header) < _HEADER_BYTES:
-                header += self._receive_exactly(_HEADER_BYTES - len(header))
-            body = self._receive_exactly(int.from_bytes(header, "little"))
+                body = self._read_reply()
         except OSError as error:
             raise UnavailableError(
                 f"cannot reach kpd at unix:{self.path} (local data socket): {error}",
@@ -118,18 +145,18 @@ class _Link:
             raise error
         return response, list(fds)
 
-    def _poll_header(self) -> bytes:
-        """Polls for the start of the reply for up to _SPIN_S seconds."""
+    def _poll_into(self, view: memoryview) -> int:
+        """Polls for the start of the reply for up to _SPIN_S seconds; the bytes received."""
         end = time.perf_counter() + _SPIN_S
         while True:
             try:
-                data = self.sock.recv(_HEADER_BYTES, socket.MSG_DONTWAIT)
-                if not data:
+                n = self.sock.recv_into(view, 0, socket.MSG_DONTWAIT)
+                if n == 0:
                     raise ConnectionResetError("the daemon closed the local data connection")
-                return data
+                return n
             except BlockingIOError:
                 if time.perf_counter() >= end:
-                    return b""
+                    return 0
 
     def close(self) -> None:
         self.sock.close()

@@ -23,19 +23,20 @@ from typing import Any, Callable, List, Optional
 import grpc
 
 from ._errors import KpError
-from .v1 import compute_pb2
+from ._protowire import apply_request
 
 # Handles chosen by clients have the top bit set (kpd's own never do: proto CreateTensorRequest).
 CLIENT_HANDLE_BIT = 1 << 63
 
 
 class Pending:
-    """One queued creation: the object it makes, a function building its Action (called when
-    it is sent, so that creating costs no message building), and how the error names it."""
+    """One queued creation: the object it makes, a function returning its serialized Action
+    (called when it is sent, so that creating builds no message), and one returning how the
+    error names the creating call."""
 
     __slots__ = ("owner", "build", "what")
 
-    def __init__(self, owner: Any, build: Callable[[], compute_pb2.Action], what: Callable[[], str]):
+    def __init__(self, owner: Any, build: Callable[[], bytes], what: Callable[[], str]):
         self.owner = owner
         self.build = build
         self.what = what
@@ -46,7 +47,9 @@ class Pipeline:
 
     def __init__(self) -> None:
         self._random = random.Random(os.urandom(16))
-        self._changed = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        # Notified when a call carrying actions got its answer (waited on in take()).
+        self._changed = threading.Condition(self._lock)
         self._queued: List[Pending] = []
         self._in_flight = 0  # calls carrying actions, not answered yet
 
@@ -55,13 +58,13 @@ class Pipeline:
         return CLIENT_HANDLE_BIT | self._random.getrandbits(63)
 
     def add(self, pending: Pending) -> None:
-        with self._changed:
+        with self._lock:  # the lock itself: a Condition's own __enter__ is Python code
             self._queued.append(pending)
 
     def cancel(self, owner: Any) -> bool:
         """Forgets `owner`'s creation if it was not sent yet (the object was destroyed before
         anything needed it); True if it was queued."""
-        with self._changed:
+        with self._lock:
             for i, pending in enumerate(self._queued):
                 if pending.owner is owner:
                     del self._queued[i]
@@ -81,8 +84,9 @@ class Pipeline:
             return taken
 
     @staticmethod
-    def request(session_id: str, taken: List[Pending]) -> compute_pb2.ApplyRequest:
-        return compute_pb2.ApplyRequest(session=session_id, actions=[p.build() for p in taken])
+    def request(session_id: str, taken: List[Pending]) -> bytes:
+        """The serialized ApplyRequest carrying `taken`."""
+        return apply_request(session_id, [p.build() for p in taken])
 
     def done(self, taken: Optional[List[Pending]]) -> None:
         """The call that carried `taken` got its answer (every action was applied, or the call

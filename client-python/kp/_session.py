@@ -149,6 +149,12 @@ class Session:
         self._metadata = self.security.metadata
         self.channel = self.security.channel(_CHANNEL_OPTIONS)
         self.stub = compute_pb2_grpc.ComputeStub(self.channel)
+        # Apply with the request serialized already (kp._protowire writes it).
+        self._apply = self.channel.unary_unary(
+            "/kp.v1.Compute/Apply",
+            request_serializer=None,
+            response_deserializer=compute_pb2.ApplyResponse.FromString,
+        )
         request = compute_pb2.OpenSessionRequest(
             device=device,
             queue_families=queue_families,
@@ -283,7 +289,7 @@ class Session:
         if taken is None:
             return
         try:
-            self.stub.Apply(self.pipeline.request(self.session, taken), metadata=self._metadata)
+            self._apply(self.pipeline.request(self.session, taken), metadata=self._metadata)
         except grpc.RpcError as error:
             kp_error = self.session_error(self._error(error))
             index = failed_action(error)
@@ -313,7 +319,7 @@ class Session:
         taken = self.pipeline.take() if self.pipeline is not None else None
         if taken is not None:
             assert self.pipeline is not None
-            prelude = self.pipeline.request("", taken).SerializeToString()
+            prelude = self.pipeline.request("", taken)
             payload = _PRELUDE_TAG + varint(len(prelude)) + prelude + payload
         try:
             response = self.local.request(payload)

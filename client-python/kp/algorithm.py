@@ -109,7 +109,7 @@ class Algorithm(RemoteObject):
         self._workgroup = (wanted.x or first, wanted.y or 1, wanted.z or 1)
         session.defer(Pending(
             self,
-            lambda: compute_pb2.Action(create_algorithm=request),
+            lambda: compute_pb2.Action(create_algorithm=request).SerializeToString(),
             lambda: f"kp.Manager.algorithm({len(self._tensors)} tensors, {_shader_kind(request)})",
         ))
 

@@ -45,7 +45,7 @@ class Sequence(RemoteObject):
             self._handle = request.handle = session.pipeline.new_handle()
             session.defer(Pending(
                 self,
-                lambda: compute_pb2.Action(create_sequence=request),
+                lambda: compute_pb2.Action(create_sequence=request).SerializeToString(),
                 lambda: f"kp.Manager.sequence(queue_index={self._queue_index}, "
                         f"total_timestamps={self._total_timestamps})",
             ))

@@ -7,6 +7,7 @@ import numpy as np
 
 from ._errors import FailedPreconditionError
 from ._pipeline import Pending
+from ._protowire import create_tensor_action
 from ._remote import RemoteObject
 from ._session import Session
 from ._streams import STREAM_THRESHOLD, read_stream, write_stream
@@ -88,7 +89,7 @@ class Tensor(RemoteObject):
                 self._create_placed(session, *place)
                 return
             if not shared and self._array.nbytes <= STREAM_THRESHOLD:
-                self._create_pipelined(session, None)
+                self._create_pipelined(session)
                 return
         # Small initial data travels in the request; large data is written in place (shared
         # memory) or streamed after. Zeros need no data at all: new tensors start zeroed.
@@ -126,43 +127,41 @@ class Tensor(RemoteObject):
     def _create_placed(self, session: Session, arena: int, offset: int, mapped: Any) -> None:
         """Creates the tensor with its host copy at `offset` of client arena `arena` (mapped
         as `mapped`): the data is copied there now, and the creation waits in the pipeline."""
-        view = np.frombuffer(mapped, dtype=self._array.dtype, count=self._array.size,
-                             offset=offset)
-        view[...] = self._array
+        source = self._array  # contiguous, and never bool here
+        view = np.frombuffer(mapped, dtype=source.dtype, count=source.size, offset=offset)
+        view[...] = source
         self._array = view
         self._shared = True
         self._placed = (arena, offset)
-        self._create_pipelined(session, compute_pb2.SharedRegion(arena=arena, offset=offset))
+        self._queue_creation(session, source.tobytes())
 
-    def _create_pipelined(self, session: Session, region: Optional[compute_pb2.SharedRegion]) -> None:
-        """Names the tensor with a handle of this client's and queues its creation (see
-        kp._pipeline). The initial data goes in the request; with a region, the host copy is
-        there already."""
-        assert session.pipeline is not None
+    def _create_pipelined(self, session: Session) -> None:
+        """Creates the tensor with its initial data in the request (zeros need no bytes); the
+        creation waits in the pipeline."""
+        self._queue_creation(session, wire_bytes(self._array) if self._array.any() else b"")
+
+    def _queue_creation(self, session: Session, initial: bytes) -> None:
+        """Names the tensor with a handle of this client's and queues its creation with GPU
+        contents `initial`: the data as it is now (later writes to the host copy are what
+        OpTensorSyncDevice is for). See kp._pipeline; the caller checked that the session is
+        usable."""
+        pipeline = session.pipeline
+        assert pipeline is not None
         self._session = session
-        self._handle = session.pipeline.new_handle()
-        handle = self._handle
-        # The GPU copy starts with the data as it is now (later writes to the host copy are
-        # what OpTensorSyncDevice is for); zeros need no bytes.
-        initial = wire_bytes(self._array) if np.any(self._array) else b""
+        self._handle = handle = pipeline.new_handle()
+        pipeline.add(Pending(self, lambda: self._create_action(handle, initial), self._what))
 
-        def build() -> compute_pb2.Action:
-            request = compute_pb2.CreateTensorRequest(
-                data_type=data_type_proto(self._data_type),
-                tensor_type=tensor_type_proto(self._tensor_type),
-                size=self._array.size,
-                handle=handle,
-                data=initial,
-            )
-            if region is not None:
-                request.region.CopyFrom(region)
-            return compute_pb2.Action(create_tensor=request)
+    def _create_action(self, handle: int, initial: bytes) -> bytes:
+        """The serialized Action creating this tensor as `handle` with GPU contents
+        `initial` (and its host copy where it was placed)."""
+        return create_tensor_action(data_type_proto(self._data_type),
+                                    tensor_type_proto(self._tensor_type), self._array.size,
+                                    handle, initial, self._placed)
 
-        def what() -> str:
-            return (f"kp.Manager.tensor({self._array.size} x {self._data_type.name}, "
-                    f"{self._tensor_type.name})")
-
-        session.defer(Pending(self, build, what))
+    def _what(self) -> str:
+        """How errors name the call that made this tensor."""
+        return (f"kp.Manager.tensor({self._array.size} x {self._data_type.name}, "
+                f"{self._tensor_type.name})")
 
     def _stream_initial_data(self, session: Session) -> None:
         """Initial data too large for one message: streamed into the host copy and synced;

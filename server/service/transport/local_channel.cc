@@ -51,18 +51,66 @@ bool readExactly(int fd, char* bytes, size_t size, const Clock::time_point* dead
   return true;
 }
 
-// Reads one frame into `in` (reusing its capacity). False when the connection ended, the frame
-// is longer than `limit` (logged), or `deadline` passed.
+// A receive asks for this much at once: a small frame's header and body arrive together.
+constexpr size_t kFirstRead = 64 << 10;
+
+// Bytes of a connection received ahead of the frame being read: [begin, end) of a fixed buffer.
+struct Ahead {
+  std::unique_ptr<char[]> bytes = std::make_unique<char[]>(kFirstRead);
+  size_t begin = 0;
+  size_t end = 0;
+
+  size_t size() const { return end - begin; }
+  const char* data() const { return bytes.get() + begin; }
+  void consume(size_t count) {
+    begin += count;
+    if (begin == end) begin = end = 0;
+  }
+};
+
+// Receives what has arrived (at least one byte) into `ahead`. False when the peer closed,
+// failed, or `deadline` (if any) passed first.
+bool receiveAhead(int fd, const Clock::time_point* deadline, Ahead* ahead) {
+  if (ahead->begin > 0) {  // few bytes are left (less than a header): move them to the front
+    std::memmove(ahead->bytes.get(), ahead->data(), ahead->size());
+    ahead->end -= ahead->begin;
+    ahead->begin = 0;
+  }
+  while (true) {
+    if (deadline) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Clock::now()).count();
+      pollfd wait{fd, POLLIN, 0};
+      if (left <= 0 || ::poll(&wait, 1, static_cast<int>(left)) <= 0) return false;
+    }
+    const ssize_t got = ::recv(fd, ahead->bytes.get() + ahead->end, kFirstRead - ahead->end, 0);
+    if (got > 0) {
+      ahead->end += static_cast<size_t>(got);
+      return true;
+    }
+    if (got == 0 || errno != EINTR) return false;
+  }
+}
+
+// Reads one frame into `in` (reusing its capacity), taking first what `ahead` holds and
+// leaving there the bytes past this frame. False when the connection ended, the frame is
+// longer than `limit` (logged), or `deadline` passed.
 bool readFrame(int fd, uint64_t limit, const Clock::time_point* deadline, pid_t pid,
-               std::string* in) {
+               std::string* in, Ahead* ahead) {
   uint32_t length = 0;
-  if (!readExactly(fd, reinterpret_cast<char*>(&length), sizeof(length), deadline)) return false;
+  while (ahead->size() < sizeof(length)) {
+    if (!receiveAhead(fd, deadline, ahead)) return false;
+  }
+  std::memcpy(&length, ahead->data(), sizeof(length));
+  ahead->consume(sizeof(length));
   if (length > limit) {
     spdlog::warn("local data socket: pid {} sent a {}-byte frame (limit {}); closing", pid, length,
                  limit);
     return false;
   }
-  in->clear();
+  const size_t arrived = std::min<size_t>(ahead->size(), length);
+  in->assign(ahead->data(), arrived);
+  ahead->consume(arrived);
   while (in->size() < length) {
     const size_t done = in->size();
     const size_t step = std::min<size_t>(length - done, kReadStep);
@@ -278,12 +326,13 @@ void LocalChannel::serve(int fd, ucred peer) {
   v1::LocalRequest request;
   v1::LocalResponse response;
   std::string in;
+  Ahead ahead;
   std::string out;
   const Clock::time_point attachBy =
       Clock::now() + std::chrono::milliseconds(limits_.attachTimeoutMs);
   while (!stopping_) {
     const uint64_t limit = session ? limits_.maxFrameBytes : kMaxFrameBeforeAttach;
-    if (!readFrame(fd, limit, session ? nullptr : &attachBy, peer.pid, &in)) break;
+    if (!readFrame(fd, limit, session ? nullptr : &attachBy, peer.pid, &in, &ahead)) break;
     response.Clear();
     int passFd = -1;
     CallGate::Pass pass = gate_.enterCall();
