@@ -13,7 +13,7 @@ import os
 import socket
 import threading
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import grpc
 
@@ -53,6 +53,9 @@ class _Link:
     def __init__(self, path: str, session: str):
         self.path = path
         self._view = memoryview(bytearray(_FIRST_READ))
+        # Bytes [start, end) of _view were received past the last reply read (a request with a
+        # prelude is answered twice, and both answers may come in one receive).
+        self._ahead = (0, 0)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self.sock.settimeout(_ANSWER_TIMEOUT_S)
@@ -76,20 +79,25 @@ class _Link:
 
     def _read_reply(self) -> bytes:
         """The body of the next reply frame: one receive for most replies (after polling for
-        it for up to _SPIN_S seconds)."""
+        it for up to _SPIN_S seconds). Bytes received past it are kept for the next."""
         view = self._view
-        got = self._poll_into(view) if _SPIN_S else 0
-        if got < _HEADER_BYTES:
+        start, got = self._ahead
+        if start:  # move what is left to the front
+            view[:got - start] = view[start:got]
+            start, got = 0, got - start
+        if got == 0 and _SPIN_S:
+            got = self._poll_into(view)
+        while got < _HEADER_BYTES:
             n = self.sock.recv_into(view[got:])
             if n == 0:
                 raise ConnectionResetError("the daemon closed the local data connection")
             got += n
-            self._receive_into(view, got, _HEADER_BYTES)
-            got = max(got, _HEADER_BYTES)
         end = _HEADER_BYTES + int.from_bytes(view[:_HEADER_BYTES], "little")
         if end <= len(view):
             self._receive_into(view, got, end)
+            self._ahead = (end, got) if got > end else (0, 0)
             return bytes(view[_HEADER_BYTES:end])
+        self._ahead = (0, 0)  # all received bytes are this frame's: it is larger than _view
         body = memoryview(bytearray(end - _HEADER_BYTES))
         body[:got - _HEADER_BYTES] = view[_HEADER_BYTES:got]
         self._receive_into(body, got - _HEADER_BYTES, len(body))
@@ -107,14 +115,23 @@ class _Link:
         return self.request_bytes(message.SerializeToString(), expect_fd, timeout)
 
     def request_bytes(
-        self, payload: bytes, expect_fd: bool = False, timeout: Optional[float] = None
+        self,
+        payload: bytes,
+        expect_fd: bool = False,
+        timeout: Optional[float] = None,
+        prelude_applied: Optional[Callable[[], None]] = None,
     ) -> Tuple[local_pb2.LocalResponse, List[int]]:
-        """As request(), with the LocalRequest already serialized."""
+        """As request(), with the LocalRequest already serialized. With `prelude_applied` (the
+        request has a prelude), the prelude's own response comes first: an error is raised
+        from it, else `prelude_applied()` is called before the request's response is read."""
         fds: List[int] = []
         if timeout != self.sock.gettimeout():
             self.sock.settimeout(timeout)  # a system call: only when it changes
         try:
             self.sock.sendall(len(payload).to_bytes(_HEADER_BYTES, "little") + payload)
+            if prelude_applied is not None:
+                self._check(self._read_reply(), [])
+                prelude_applied()
             if expect_fd:
                 header, fds, _, _ = socket.recv_fds(self.sock, _HEADER_BYTES, 1)
                 if not header:
@@ -133,6 +150,10 @@ class _Link:
                 f"cannot reach kpd at unix:{self.path} (local data socket): {error}",
                 grpc.StatusCode.UNAVAILABLE,
             ) from None
+        return self._check(body, fds), list(fds)
+
+    def _check(self, body: bytes, fds: List[int]) -> local_pb2.LocalResponse:
+        """The response in `body`; its error raised as a KpError (closing `fds`)."""
         response = local_pb2.LocalResponse.FromString(body)
         if response.code != 0:
             for fd in fds:
@@ -143,7 +164,7 @@ class _Link:
             # 1 + the index of the prelude's action that failed; 0: the error is not an action's
             error.failed_action = response.failed_action  # type: ignore[attr-defined]
             raise error
-        return response, list(fds)
+        return response
 
     def _poll_into(self, view: memoryview) -> int:
         """Polls for the start of the reply for up to _SPIN_S seconds; the bytes received."""
@@ -175,11 +196,14 @@ class LocalChannel:
         self.alignment = first.alignment
         self._idle.append(first)
 
-    def request(self, payload: bytes) -> local_pb2.LocalResponse:
-        """Sends a serialized LocalRequest on an idle connection of the pool."""
+    def request(
+        self, payload: bytes, prelude_applied: Optional[Callable[[], None]] = None
+    ) -> local_pb2.LocalResponse:
+        """Sends a serialized LocalRequest on an idle connection of the pool (see
+        _Link.request_bytes for `prelude_applied`)."""
         link = self._acquire()
         try:
-            response, fds = link.request_bytes(payload)
+            response, fds = link.request_bytes(payload, prelude_applied=prelude_applied)
         except KpError as error:
             if isinstance(error, UnavailableError):
                 link.close()

@@ -9,9 +9,10 @@ The object then reports ``is_init() == False`` and any later use raises the same
 creations queued after it stay queued for the next call.
 
 Ordering: kpd applies actions in the order they were queued. While one thread's call carries
-actions to kpd, other threads' calls wait for its answer before they send theirs, so that no
-request can overtake the creation of an object it names (only while creations are in flight:
-a program that creates its objects first never waits here).
+actions to kpd, other threads' calls wait until kpd says it applied them (on the local data
+socket, the first of that call's two responses, sent before the call's own work; over gRPC, the
+Apply's answer), so that no request can overtake the creation of an object it names. Only
+creations in flight hold others up, for as long as kpd takes to make them.
 """
 from __future__ import annotations
 

@@ -316,35 +316,37 @@ class Session:
         waiting in the pipeline travel with it (its prelude)."""
         self._require_open()
         assert self.local is not None
-        taken = self.pipeline.take() if self.pipeline is not None else None
-        if taken is not None:
-            assert self.pipeline is not None
-            prelude = self.pipeline.request("", taken)
-            payload = _PRELUDE_TAG + varint(len(prelude)) + prelude + payload
+        pipeline = self.pipeline
+        taken = pipeline.take() if pipeline is not None else None
+        if taken is None or pipeline is None:
+            try:
+                return self.local.request(payload)
+            except KpError as error:
+                raise self.session_error(error) from None
+        prelude = pipeline.request("", taken)
+        payload = _PRELUDE_TAG + varint(len(prelude)) + prelude + payload
+        applied = False
+
+        def prelude_applied() -> None:  # kpd made the objects: other calls may name them
+            nonlocal applied
+            applied = True
+            pipeline.done(taken)
+
         try:
-            response = self.local.request(payload)
+            return self.local.request(payload, prelude_applied)
         except KpError as error:
             error = self.session_error(error)
+            if applied:
+                raise error from None  # the request's own error
             index = getattr(error, "failed_action", 0) - 1
-            if taken is not None and 0 <= index < len(taken):
-                assert self.pipeline is not None
-                raise self.pipeline.failed(taken, index, error) from None
-            if taken is not None:
-                assert self.pipeline is not None
-                if isinstance(error, UnavailableError):
-                    self.pipeline.requeue(taken)  # not known to have arrived
-                else:
-                    self.pipeline.done(taken)  # applied; the request's own error
+            if 0 <= index < len(taken):
+                raise pipeline.failed(taken, index, error) from None
+            pipeline.requeue(taken)  # not known to have arrived
             raise error from None
         except BaseException:
-            if taken is not None:
-                assert self.pipeline is not None
-                self.pipeline.requeue(taken)
+            if not applied:
+                pipeline.requeue(taken)
             raise
-        if taken is not None:
-            assert self.pipeline is not None
-            self.pipeline.done(taken)
-        return response
 
     def session_error(self, error: KpError) -> KpError:
         """Notes what a failed call says about the session, and adds why the session ended to

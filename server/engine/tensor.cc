@@ -19,6 +19,12 @@ constexpr VkBufferUsageFlags kPrimaryUsage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT 
 constexpr VkBufferUsageFlags kStagingUsage =
     VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
 
+// A device tensor's staging buffer imports the external host memory only from this size up;
+// a smaller one mirrors it (a memcpy each way). On the H100, copies to and from imported host
+// pages cost more per evaluation than that memcpy for small tensors (bench/RESULTS.md). A host
+// tensor imports at every size: its shaders read the host copy itself.
+constexpr uint64_t kSmallestImportedStaging = 256 << 10;
+
 // How long a new tensor's first upload may take (it waits behind the queue's other work).
 constexpr uint64_t kSetUpTimeoutNs = 60'000'000'000ull;
 
@@ -103,7 +109,9 @@ std::shared_ptr<Tensor> Tensor::createPending(std::shared_ptr<Device> device, Da
   // The host copy's own buffer: device tensors have staging, host tensors their one buffer.
   // External host memory replaces it when the device can import it.
   auto hostBuffer = [&](VkBufferUsageFlags usage, VkMemoryPropertyFlags preferred) {
-    if (tensor->external_.pointer && !tensor->external_.holdsData) {
+    const bool worthImporting =
+        tensorType == TensorType::kHost || bytes >= kSmallestImportedStaging;
+    if (tensor->external_.pointer && !tensor->external_.holdsData && worthImporting) {
       const uint64_t alignment = device->info().importHostPointerAlignment;
       const uint64_t importSize =
           alignment ? (bytes + alignment - 1) / alignment * alignment : bytes;

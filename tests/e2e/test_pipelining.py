@@ -214,12 +214,19 @@ def local_link(mgr: kp.Manager) -> _local._Link:
 
 
 def local_request(link: _local._Link, **fields):
-    """(code, message, failed_action) of one LocalRequest."""
+    """(code, message, failed_action) of one LocalRequest. A request with a prelude gets the
+    prelude's response first (counted in APPLIED), then its own."""
+    request = local_pb2.LocalRequest(**fields)
+    two = request.HasField("prelude") and request.WhichOneof("request") is not None
     try:
-        link.request(local_pb2.LocalRequest(**fields), expect_fd="new_arena" in fields)
+        link.request_bytes(request.SerializeToString(), expect_fd="new_arena" in fields,
+                           prelude_applied=(lambda: APPLIED.append(1)) if two else None)
         return 0, "", 0
     except kp.KpError as error:
         return error.code.value[0], error.details, error.failed_action
+
+
+APPLIED: list = []
 
 
 def test_client_regions_are_checked(daemon):
@@ -288,7 +295,18 @@ def test_a_prelude_failure_skips_the_request(daemon):
             assert failed == 1 and "size" in message
             assert t.data().tolist() == [0, 0, 0]  # the evaluation did not run
             prelude = compute_pb2.ApplyRequest(actions=[create_tensor(CLIENT_BIT | 5)])
+            APPLIED.clear()
             assert local_request(link, prelude=prelude, eval=eval_request) == (0, "", 0)
+            assert APPLIED == [1]  # the prelude's own response came first
             assert t.data().tolist() == [1, 2, 3]
+            # A request that fails after its prelude was applied: the prelude's objects stay.
+            prelude = compute_pb2.ApplyRequest(actions=[create_tensor(CLIENT_BIT | 6)])
+            bad = compute_pb2.EvalRequest(sequence=12345)
+            APPLIED.clear()
+            code, message, failed = local_request(link, prelude=prelude, eval=bad)
+            assert (code, failed, APPLIED) == (grpc.StatusCode.NOT_FOUND.value[0], 0, [1])
+            assert local_request(link, prelude=compute_pb2.ApplyRequest(
+                actions=[create_tensor(CLIENT_BIT | 6)]))[1].startswith(
+                    "actions[0] (create_tensor): handle: tensor")
         finally:
             link.close()

@@ -28,18 +28,20 @@ class Pages {
 };
 
 class ExternalHostMemoryTest : public EngineTest,
-                               public ::testing::WithParamInterface<std::tuple<TensorType, bool>> {};
+                               public ::testing::WithParamInterface<std::tuple<TensorType, bool>> {
+};
 
 TEST_P(ExternalHostMemoryTest, HostCopyIsTheExternalMemory) {
   const auto [type, aligned] = GetParam();
   Pages pages(1 << 16);
-  // An offset of 4 bytes cannot be imported: the tensor mirrors the memory instead.
+  // An offset of 4 bytes cannot be imported: the tensor mirrors the memory instead. So does a
+  // small device tensor (its staging buffer mirrors, a host tensor's buffer imports).
   const size_t offset = aligned ? 0 : 4;
   ExternalHostMemory external = pages.external(offset);
   const std::vector<float> initial{1, 2, 3, 4};
   auto tensor = Tensor::create(device_, DataType::kFloat32, 4, type, initial.data(), &external);
   const bool canImport = device_->info().importHostPointerAlignment > 0;
-  EXPECT_EQ(tensor->isImported(), aligned && canImport);
+  EXPECT_EQ(tensor->isImported(), aligned && canImport && type == TensorType::kHost);
   EXPECT_EQ(tensor->hostData(), pages.floats(offset));
   EXPECT_EQ(std::vector<float>(pages.floats(offset), pages.floats(offset) + 4), initial);
   EXPECT_EQ(gpuValues<float>(tensor), initial);
@@ -68,6 +70,22 @@ TEST_P(ExternalHostMemoryTest, HostCopyIsTheExternalMemory) {
   EXPECT_FALSE(tensor->isInit());
 }
 
+TEST_F(ExternalHostMemoryTest, LargeDeviceTensorsImportTheirStaging) {
+  const size_t count = 1 << 18;  // 1 MiB of floats
+  Pages pages(count * sizeof(float));
+  std::vector<float> initial(count);
+  for (size_t i = 0; i < count; ++i) initial[i] = static_cast<float>(i % 1000);
+  ExternalHostMemory external = pages.external();
+  auto tensor = Tensor::create(device_, DataType::kFloat32, count, TensorType::kDevice,
+                               initial.data(), &external);
+  EXPECT_EQ(tensor->isImported(), device_->info().importHostPointerAlignment > 0);
+  EXPECT_EQ(pages.floats()[999], 999.0f);  // the host copy is the pages
+  const std::vector<float> values = gpuValues<float>(tensor);
+  ASSERT_EQ(values.size(), count);
+  EXPECT_EQ(values[999], 999.0f);
+  EXPECT_EQ(values[count - 1], static_cast<float>((count - 1) % 1000));
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, ExternalHostMemoryTest,
                          ::testing::Combine(::testing::Values(TensorType::kDevice,
                                                               TensorType::kHost),
@@ -76,9 +94,11 @@ INSTANTIATE_TEST_SUITE_P(Types, ExternalHostMemoryTest,
 TEST_F(ExternalHostMemoryTest, TooSmallRegionIsRejected) {
   Pages pages(4096);
   ExternalHostMemory external{pages.floats(), 8, nullptr};
-  expectError([&] { Tensor::create(device_, DataType::kFloat32, 4, TensorType::kDevice,
-                                   nullptr, &external); },
-              ErrorCode::kInvalidArgument, "too small");
+  expectError(
+      [&] {
+        Tensor::create(device_, DataType::kFloat32, 4, TensorType::kDevice, nullptr, &external);
+      },
+      ErrorCode::kInvalidArgument, "too small");
 }
 
 TEST_F(ExternalHostMemoryTest, OwnerIsKeptAliveUntilDestroy) {
@@ -86,8 +106,8 @@ TEST_F(ExternalHostMemoryTest, OwnerIsKeptAliveUntilDestroy) {
   std::weak_ptr<Pages> watch = pages;
   ExternalHostMemory external{pages->floats(), 4096, pages};
   pages.reset();
-  auto tensor = Tensor::create(device_, DataType::kFloat32, 16, TensorType::kDevice, nullptr,
-                               &external);
+  auto tensor =
+      Tensor::create(device_, DataType::kFloat32, 16, TensorType::kDevice, nullptr, &external);
   external.owner.reset();
   EXPECT_FALSE(watch.expired());
   tensor->destroy();

@@ -364,7 +364,18 @@ void LocalChannel::serve(int fd, ucred peer) {
             session->apply(actions, &applied);
             inActions = false;
           };
-          if (request.has_prelude()) apply(request.prelude());
+          if (request.has_prelude()) {
+            apply(request.prelude());
+            if (request.request_case() != v1::LocalRequest::REQUEST_NOT_SET) {
+              // Say so at once: the client's other requests that name these objects may go.
+              response.mutable_apply()->set_applied(applied);
+              response.SerializeToString(&out);
+              response.Clear();
+              if (!writeFrame(fd, out, -1)) {
+                base::fail(base::ErrorCode::kUnavailable, "the client went away");
+              }
+            }
+          }
           switch (request.request_case()) {
             case v1::LocalRequest::kEval:
               session->eval(request.eval(), response.mutable_eval(),
