@@ -4,7 +4,8 @@ them (as the prelude of a local data socket request, or an Apply call before a g
 Creating an object costs no round trip of its own.
 
 A creation kpd refuses fails the call that carried it, with an error named after the call that
-made the object ("kp.Manager.tensor(3 x float32): ..."); that call's own request is not sent.
+made the object ("kp.Manager.tensor(3 x eFloat, device) (sent with the next call to kpd):
+..."); that call's own request is not sent.
 The object then reports ``is_init() == False`` and any later use raises the same error; the
 creations queued after it stay queued for the next call.
 
@@ -126,8 +127,7 @@ def _renamed(error: KpError, what: str) -> KpError:
     details = error.details
     if details.startswith("actions["):
         _, _, details = details.partition("): ")
-    renamed = type(error)(f"{what} (sent with the next call to kpd): {details}", error.code)
-    return renamed
+    return type(error)(f"{what} (sent with the next call to kpd): {details}", error.code)
 
 
 FAILED_ACTION_KEY = "kp-failed-action"

@@ -252,8 +252,9 @@ class Session:
             raise UnavailableError("the Manager was destroyed: create a new kp.Manager")
 
     def require_usable(self) -> None:
-        """Raises what kpd would say to a request now if the session is known to have ended
-        (destroyed: UnavailableError; ended by kpd or the connection: NotFoundError)."""
+        """Raises what a request would meet now if the session is known to have ended:
+        UnavailableError once the Manager was destroyed or the connection to kpd was lost,
+        NotFoundError (with kpd's reason) once kpd ended it."""
         self._require_open()
         reason = self.closed_reason
         if reason is not None and reason.startswith(_CONNECTION_LOST):
