@@ -364,6 +364,12 @@ void LocalChannel::serve(int fd, ucred peer) {
             session->apply(actions, &applied);
             inActions = false;
           };
+          // An arena's answer: its id and size, its memfd passed with the frame.
+          auto passArena = [&](const SharedArena& arena) {
+            response.mutable_map_arena()->set_arena(arena.id());
+            response.mutable_map_arena()->set_size(arena.size());
+            passFd = arena.fd();
+          };
           if (request.has_prelude()) {
             apply(request.prelude());
             if (request.request_case() != v1::LocalRequest::REQUEST_NOT_SET) {
@@ -389,20 +395,12 @@ void LocalChannel::serve(int fd, ucred peer) {
             case v1::LocalRequest::kEvalAwait:
               session->evalAwait(request.eval_await(), response.mutable_eval());
               break;
-            case v1::LocalRequest::kMapArena: {
-              auto arena = session->arena(request.map_arena().arena());
-              response.mutable_map_arena()->set_arena(arena->id());
-              response.mutable_map_arena()->set_size(arena->size());
-              passFd = arena->fd();
+            case v1::LocalRequest::kMapArena:
+              passArena(*session->arena(request.map_arena().arena()));
               break;
-            }
-            case v1::LocalRequest::kNewArena: {
-              auto arena = session->newArena(request.new_arena().size());
-              response.mutable_map_arena()->set_arena(arena->id());
-              response.mutable_map_arena()->set_size(arena->size());
-              passFd = arena->fd();
+            case v1::LocalRequest::kNewArena:
+              passArena(*session->newArena(request.new_arena().size()));
               break;
-            }
             case v1::LocalRequest::kApply:
               apply(request.apply());
               response.mutable_apply()->set_applied(applied);
