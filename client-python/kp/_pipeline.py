@@ -76,6 +76,8 @@ class Pipeline:
     def take(self) -> Optional[List[Pending]]:
         """The queued creations, to send with the caller's request (None if there are none),
         once no other call's are in flight. The caller must then call done() or failed()."""
+        if not self._queued and not self._in_flight:
+            return None  # the common case, on every call: no lock (a Condition's is Python)
         with self._changed:
             while self._in_flight:
                 self._changed.wait()
